@@ -1,0 +1,207 @@
+"""Postgres through pg8000: URL parsing, a small bounded pool, retries, transactions.
+
+pg8000 connections are one-thread-each, so the pool hands a connection to one
+caller at a time. A warm serverless instance keeps its pool between
+invocations; the bound keeps instances × pool under the server's connections.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+Connection = pg8000.native.Connection
+T = TypeVar("T")
+
+# SQLSTATEs after which the whole transaction can simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+class PoolExhausted(RuntimeError):
+    """No connection became free in time."""
+
+
+@dataclass(frozen=True)
+class ConnectParams:
+    user: str
+    database: str
+    password: str | None = None
+    host: str | None = None
+    port: int = 5432
+    unix_sock: str | None = None
+
+    def describe(self) -> str:
+        """Where we connect, without the password (for logs and `make run`)."""
+        where = self.unix_sock or f"{self.host}:{self.port}"
+        return f"{self.user}@{where}/{self.database}"
+
+
+def parse_database_url(url: str) -> ConnectParams:
+    """postgresql://user:pass@host:port/db, or a unix socket as libpq spells it:
+    postgresql://user:pass@/db?host=/cloudsql/project:region:instance (a directory)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "postgresql+pg8000"}:
+        raise ValueError(f"DATABASE_URL must start with postgresql://, got {parts.scheme!r}")
+    query = parse_qs(parts.query)
+    database = unquote(parts.path.lstrip("/")) or "postgres"
+    user = unquote(parts.username or "postgres")
+    password = unquote(parts.password) if parts.password is not None else None
+    port = parts.port or 5432
+    socket_dir = query.get("host", [None])[0]
+    if socket_dir and socket_dir.startswith("/"):
+        return ConnectParams(
+            user=user,
+            database=database,
+            password=password,
+            port=port,
+            unix_sock=f"{socket_dir.rstrip('/')}/.s.PGSQL.{port}",
+        )
+    return ConnectParams(
+        user=user, database=database, password=password, host=parts.hostname, port=port
+    )
+
+
+def sqlstate(error: BaseException) -> str | None:
+    if isinstance(error, DatabaseError) and error.args and isinstance(error.args[0], dict):
+        code = error.args[0].get("C")
+        return str(code) if code is not None else None
+    return None
+
+
+def is_retryable(error: BaseException) -> bool:
+    return sqlstate(error) in RETRYABLE_SQLSTATES
+
+
+class Database:
+    """A bounded pool of pg8000 connections with retrying helpers."""
+
+    def __init__(
+        self,
+        params: ConnectParams,
+        *,
+        max_size: int = 2,
+        connect_timeout_s: int = 10,
+        wait_s: float = 10.0,
+        retries_max: int = 5,
+    ) -> None:
+        self.params = params
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max_size)
+        self._connect_timeout_s = connect_timeout_s
+        self._wait_s = wait_s
+        self._retries_max = retries_max
+
+    def _connect(self) -> Connection:
+        p = self.params
+        return Connection(
+            p.user,
+            host=p.host or "localhost",
+            port=p.port,
+            database=p.database,
+            password=p.password,
+            unix_sock=p.unix_sock,
+            timeout=self._connect_timeout_s,
+            tcp_keepalive=True,
+            application_name="kie-studio",
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Borrow a connection; a connection that raised is closed, not returned."""
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise PoolExhausted(f"no database connection free within {self._wait_s} s")
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._connect()
+            try:
+                yield conn
+            except BaseException:
+                _close_quietly(conn)
+                raise
+            self._idle.put(conn)
+        finally:
+            self._slots.release()
+
+    def _retrying(self, also: Callable[[BaseException], bool] | None = None) -> Retrying:
+        def should_retry(error: BaseException) -> bool:
+            return is_retryable(error) or (also is not None and also(error))
+
+        return Retrying(
+            retry=retry_if_exception(should_retry),
+            stop=stop_after_attempt(self._retries_max),
+            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            reraise=True,
+        )
+
+    def run(self, sql: str, *, idempotent: bool = False, **params: Any) -> list[list[Any]]:
+        """One statement in its own transaction, retried on serialization failure or
+        deadlock; on a broken connection only when the statement is `idempotent`."""
+        also = (lambda e: isinstance(e, InterfaceError)) if idempotent else None
+        for attempt in self._retrying(also):
+            with attempt, self.connection() as conn:
+                rows: list[list[Any]] = conn.run(sql, **params)
+                return rows
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def run_with_columns(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """A read, returned as dicts keyed by column name (for reports and screens)."""
+        with self.connection() as conn:
+            rows = conn.run(sql, **params)
+            names = [column["name"] for column in conn.columns or []]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """BEGIN … COMMIT on success; ROLLBACK on any way out by exception."""
+        with self.connection() as conn:
+            conn.run("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+            conn.run("COMMIT")
+
+    def in_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a transaction, again from the start on 40001/40P01."""
+        for attempt in self._retrying():
+            with attempt, self.transaction() as conn:
+                return work(conn)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _rollback_quietly(conn: Connection) -> None:
+    try:
+        conn.run("ROLLBACK")
+    except (DatabaseError, InterfaceError, OSError):
+        pass  # the connection is closed by the pool right after
+
+
+def _close_quietly(conn: Connection) -> None:
+    try:
+        conn.close()
+    except (InterfaceError, OSError):
+        pass  # already broken; nothing else to release

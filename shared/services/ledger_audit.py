@@ -1,0 +1,119 @@
+"""The ledger's invariants, checked against what is actually stored.
+
+`balance = Σ entries` and `held = Σ open holds` per wallet, `available ≥ 0`,
+every entry's running balance consistent, every hold resolved by exactly the
+entries its status says, and no job in a final state still holding money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.adapters.db import Database
+
+FINAL_JOB_STATES = ("succeeded", "delivered", "failed", "expired", "canceled")
+SHOWN_PER_CHECK = 20
+
+# Each check selects one human-readable line per violation.
+CHECKS: dict[str, str] = {
+    "balance = Σ entries": """
+        SELECT format('wallet %s: balance %s, entries sum to %s', w.id, w.balance,
+                      coalesce(s.total, 0))
+          FROM wallets w
+          LEFT JOIN (SELECT wallet_id, sum(balance_delta) AS total FROM ledger
+                     GROUP BY wallet_id) s ON s.wallet_id = w.id
+         WHERE w.balance <> coalesce(s.total, 0)""",
+    "held = Σ open holds": """
+        SELECT format('wallet %s: held %s, open holds sum to %s, held entries to %s', w.id,
+                      w.held, coalesce(h.total, 0), coalesce(s.total, 0))
+          FROM wallets w
+          LEFT JOIN (SELECT wallet_id, sum(amount) AS total FROM holds WHERE status = 'open'
+                     GROUP BY wallet_id) h ON h.wallet_id = w.id
+          LEFT JOIN (SELECT wallet_id, sum(held_delta) AS total FROM ledger
+                     GROUP BY wallet_id) s ON s.wallet_id = w.id
+         WHERE w.held <> coalesce(h.total, 0) OR w.held <> coalesce(s.total, 0)""",
+    "available ≥ 0": """
+        SELECT format('wallet %s: balance %s < held %s', id, balance, held)
+          FROM wallets WHERE balance - held < 0 OR held < 0""",
+    "running balances": """
+        SELECT format('entry %s (%s): balance_after %s/%s, running sums %s/%s', id, ref,
+                      balance_after, held_after, running_balance, running_held)
+          FROM (SELECT id, ref, balance_after, held_after,
+                       sum(balance_delta) OVER w AS running_balance,
+                       sum(held_delta) OVER w AS running_held
+                  FROM ledger WINDOW w AS (PARTITION BY wallet_id ORDER BY id)) t
+         WHERE balance_after <> running_balance OR held_after <> running_held""",
+    "holds resolved as recorded": """
+        SELECT format('hold %s (%s) is %s with %s resolving entries', h.id, h.ref, h.status,
+                      count(e.id))
+          FROM holds h
+          LEFT JOIN ledger e ON e.hold_id = h.id AND e.kind IN ('capture', 'release')
+         GROUP BY h.id
+        HAVING (h.status = 'open') <> (count(e.id) = 0) OR count(e.id) > 1
+            OR (h.status = 'captured' AND bool_or(e.kind = 'release'))
+            OR (h.status IN ('released', 'expired') AND bool_or(e.kind = 'capture'))""",
+    "refunds within captures": """
+        SELECT format('hold %s: refunded %s, refund entries sum to %s', h.id, h.refunded,
+                      coalesce(sum(e.amount), 0))
+          FROM holds h LEFT JOIN ledger e ON e.hold_id = h.id AND e.kind = 'refund'
+         GROUP BY h.id HAVING h.refunded <> coalesce(sum(e.amount), 0)""",
+    "final jobs hold nothing": """
+        SELECT format('job %s is %s but hold %s is still open', j.id, j.state, h.ref)
+          FROM jobs j JOIN holds h ON h.ref = j.hold_ref
+         WHERE j.state IN ('succeeded', 'delivered', 'failed', 'expired', 'canceled')
+           AND h.status = 'open'""",
+}
+
+
+@dataclass
+class AuditReport:
+    wallets: int
+    entries: int
+    open_holds: int
+    total_balance_kopecks: int
+    total_held_kopecks: int
+    violations: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def summary(self) -> str:
+        lines = [
+            f"wallets {self.wallets}, entries {self.entries}, open holds {self.open_holds}",
+            f"total balance {self.total_balance_kopecks} kop, held {self.total_held_kopecks} kop",
+        ]
+        for check in CHECKS:
+            found = self.violations.get(check, [])
+            lines.append(f"  {'FAIL' if found else 'ok  '} {check}")
+            lines.extend(f"       {line}" for line in found)
+        lines.append("ledger invariants: " + ("OK" if self.ok else "VIOLATED"))
+        return "\n".join(lines)
+
+
+def audit_ledger(db: Database) -> AuditReport:
+    """Run every check in one snapshot (REPEATABLE READ), so a busy system audits consistently."""
+    with db.connection() as conn:
+        conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            totals = conn.run(
+                """SELECT (SELECT count(*) FROM wallets), (SELECT count(*) FROM ledger),
+                          (SELECT count(*) FROM holds WHERE status = 'open'),
+                          (SELECT coalesce(sum(balance), 0) FROM wallets),
+                          (SELECT coalesce(sum(held), 0) FROM wallets)"""
+            )[0]
+            violations: dict[str, list[str]] = {}
+            for check, sql in CHECKS.items():
+                found = [row[0] for row in conn.run(f"{sql} LIMIT {SHOWN_PER_CHECK}")]
+                if found:
+                    violations[check] = found
+        finally:
+            conn.run("ROLLBACK")
+    return AuditReport(
+        wallets=totals[0],
+        entries=totals[1],
+        open_holds=totals[2],
+        total_balance_kopecks=int(totals[3]),
+        total_held_kopecks=int(totals[4]),
+        violations=violations,
+    )
