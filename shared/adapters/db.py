@@ -7,6 +7,7 @@ invocations; the bound keeps instances × pool under the server's connections.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
+from pg8000.native import Connection as Connection  # re-exported: the type callers hold
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -24,7 +25,6 @@ from tenacity import (
     wait_random_exponential,
 )
 
-Connection = pg8000.native.Connection
 T = TypeVar("T")
 
 # SQLSTATEs after which the whole transaction can simply run again.
@@ -107,7 +107,7 @@ class Database:
 
     def _connect(self) -> Connection:
         p = self.params
-        return Connection(
+        conn: Connection = Connection(
             p.user,
             host=p.host or "localhost",
             port=p.port,
@@ -118,6 +118,7 @@ class Database:
             tcp_keepalive=True,
             application_name="kie-studio",
         )
+        return conn
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -194,14 +195,12 @@ class Database:
 
 
 def _rollback_quietly(conn: Connection) -> None:
-    try:
+    # The pool closes this connection right after, so a failed rollback loses nothing.
+    with contextlib.suppress(DatabaseError, InterfaceError, OSError):
         conn.run("ROLLBACK")
-    except (DatabaseError, InterfaceError, OSError):
-        pass  # the connection is closed by the pool right after
 
 
 def _close_quietly(conn: Connection) -> None:
-    try:
+    # Already broken: there is nothing else to release.
+    with contextlib.suppress(InterfaceError, OSError):
         conn.close()
-    except (InterfaceError, OSError):
-        pass  # already broken; nothing else to release

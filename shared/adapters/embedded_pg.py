@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import os
 import pwd
+import shutil
 import socket
 import subprocess
 import time
@@ -44,7 +45,8 @@ def _ensure_service_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", SERVICE_USER], check=True, capture_output=True)
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run([useradd, "--system", SERVICE_USER], check=True, capture_output=True)
         return pwd.getpwnam(SERVICE_USER)
 
 
@@ -58,7 +60,9 @@ def _open_for_service_user(path: Path) -> None:
             target.chmod(target.stat().st_mode | 0o055)
         for name in files:
             target = Path(root, name)
-            target.chmod(target.stat().st_mode | 0o044 | (0o011 if os.access(target, os.X_OK) else 0))
+            target.chmod(
+                target.stat().st_mode | 0o044 | (0o011 if os.access(target, os.X_OK) else 0)
+            )
 
 
 def pg_binary(name: str) -> Path:
@@ -170,8 +174,9 @@ class EmbeddedPostgres:
     def _wait_ready(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
             ):
                 return
             time.sleep(0.05)

@@ -68,11 +68,15 @@ class Ledger:
         self._default_hold_ttl_s = default_hold_ttl_s
 
     # --- money in ---------------------------------------------------------------
-    def topup(self, wallet_id: int, amount: int, ref: str, reason: str | None = None) -> LedgerEntry:
+    def topup(
+        self, wallet_id: int, amount: int, ref: str, reason: str | None = None
+    ) -> LedgerEntry:
         """Money paid in (the payment's external id makes the ref)."""
         return self._credit(EntryKind.TOPUP, wallet_id, amount, ref, reason)
 
-    def bonus(self, wallet_id: int, amount: int, ref: str, reason: str | None = None) -> LedgerEntry:
+    def bonus(
+        self, wallet_id: int, amount: int, ref: str, reason: str | None = None
+    ) -> LedgerEntry:
         """Money given (signup, promo code, referral)."""
         return self._credit(EntryKind.BONUS, wallet_id, amount, ref, reason)
 
@@ -90,7 +94,7 @@ class Ledger:
 
     # --- two phases -------------------------------------------------------------
     def hold(self, wallet_id: int, amount: int, ref: str, ttl_s: int | None = None) -> LedgerEntry:
-        """Reserve `amount`; raises InsufficientFunds (with what is available) when it does not fit."""
+        """Reserve `amount`; InsufficientFunds (carrying what is available) if it does not fit."""
         ttl = self._default_hold_ttl_s if ttl_s is None else ttl_s
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_HOLD_TTL_S:
             raise InvalidArgument(f"hold ttl must be 1..{MAX_HOLD_TTL_S} s, got {ttl!r}")
@@ -122,7 +126,9 @@ class Ledger:
             reason=check_reason(reason),
         )
 
-    def refund(self, hold_ref: str, amount: int, ref: str, reason: str | None = None) -> LedgerEntry:
+    def refund(
+        self, hold_ref: str, amount: int, ref: str, reason: str | None = None
+    ) -> LedgerEntry:
         """Give back up to what a capture took."""
         return self._call(
             "ledger_refund(:hold_ref, :amount, :ref, :reason)",
@@ -179,8 +185,8 @@ class Ledger:
     def entries(self, wallet_id: int, limit: int = 20) -> list[LedgerEntry]:
         """The newest entries first (for receipts on the balance screen)."""
         rows = self._db.run(
-            f"SELECT id, wallet_id, kind, ref, amount, balance_after, held_after, hold_id, false, "
-            f"created_at FROM ledger WHERE wallet_id = :wallet ORDER BY id DESC LIMIT :limit",
+            "SELECT id, wallet_id, kind, ref, amount, balance_after, held_after, hold_id, false, "
+            "created_at FROM ledger WHERE wallet_id = :wallet ORDER BY id DESC LIMIT :limit",
             wallet=_check_wallet_id(wallet_id),
             limit=limit,
         )

@@ -1,0 +1,142 @@
+"""The pool and its retries, and the migrator, against real Postgres."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from pg8000.exceptions import DatabaseError
+
+from shared.adapters.db import Connection, Database, PoolExhausted
+from shared.adapters.migrate import MigrationError, discover, migrate
+from tests.conftest import DatabaseFactory
+
+
+def test_a_warm_pool_reuses_its_connection(db: Database) -> None:
+    first = db.run("SELECT pg_backend_pid()")[0][0]
+    second = db.run("SELECT pg_backend_pid()")[0][0]
+    assert first == second
+
+
+def test_the_pool_is_bounded(make_test_database: DatabaseFactory) -> None:
+    small = make_test_database(migrated=False, max_size=1)
+    small._wait_s = 0.2
+    with small.connection(), pytest.raises(PoolExhausted):
+        small.run("SELECT 1")
+    assert small.run("SELECT 1") == [[1]]  # the slot comes back after use
+
+
+def test_a_failed_transaction_rolls_back(db: Database) -> None:
+    db.run("CREATE TABLE IF NOT EXISTS scratch_rollback (v int)")
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        conn.run("INSERT INTO scratch_rollback VALUES (1)")
+        raise RuntimeError("boom")
+    assert db.run("SELECT count(*) FROM scratch_rollback") == [[0]]
+
+
+def test_a_deadlock_is_retried_until_both_commit(db: Database) -> None:
+    db.run("CREATE TABLE IF NOT EXISTS scratch_deadlock (id int PRIMARY KEY, v int)")
+    db.run("INSERT INTO scratch_deadlock VALUES (1, 0), (2, 0) ON CONFLICT DO NOTHING")
+    barrier = threading.Barrier(2, timeout=10)
+    attempts = {"a": 0, "b": 0}
+
+    def crossing(name: str, first: int, second: int) -> None:
+        def work(conn: Connection) -> None:
+            attempts[name] += 1
+            conn.run("UPDATE scratch_deadlock SET v = v + 1 WHERE id = :i", i=first)
+            if attempts[name] == 1:
+                barrier.wait()  # both now hold one row and want the other's
+            conn.run("UPDATE scratch_deadlock SET v = v + 1 WHERE id = :i", i=second)
+
+        db.in_transaction(work)
+
+    threads = [
+        threading.Thread(target=crossing, args=("a", 1, 2)),
+        threading.Thread(target=crossing, args=("b", 2, 1)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(attempts.values()) == [1, 2]  # the deadlock victim ran again
+    assert db.run("SELECT sum(v) FROM scratch_deadlock") == [[4]]
+
+
+def test_a_non_retryable_error_surfaces_at_once(db: Database) -> None:
+    calls = 0
+
+    def work(conn: Connection) -> None:
+        nonlocal calls
+        calls += 1
+        conn.run("SELECT 1 / 0")
+
+    with pytest.raises(DatabaseError):
+        db.in_transaction(work)
+    assert calls == 1
+
+
+def test_migrations_apply_once_in_order(make_test_database: DatabaseFactory) -> None:
+    fresh = make_test_database(migrated=False)
+    names = [m.name for m in discover()]
+    assert migrate(fresh) == names
+    assert migrate(fresh) == []
+    recorded = fresh.run("SELECT name FROM schema_migrations ORDER BY version")
+    assert [row[0] for row in recorded] == names
+    tables = {
+        row[0]
+        for row in fresh.run(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    }
+    assert {
+        "users",
+        "wallets",
+        "ledger",
+        "holds",
+        "jobs",
+        "ui_state",
+        "processed_updates",
+        "payments",
+    } <= tables
+
+
+def test_two_processes_migrating_at_once_apply_each_file_once(
+    make_test_database: DatabaseFactory,
+) -> None:
+    fresh = make_test_database(migrated=False, max_size=4)
+    barrier = threading.Barrier(4)
+    applied: list[list[str]] = []
+    errors: list[Exception] = []
+
+    def start_up() -> None:
+        barrier.wait()
+        try:
+            applied.append(migrate(fresh))
+        except Exception as error:  # collected: the assertion below names it
+            errors.append(error)
+
+    threads = [threading.Thread(target=start_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(len(names) for names in applied) == [0, 0, 0, len(discover())]
+
+
+def test_an_applied_migration_may_not_change(
+    make_test_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    fresh = make_test_database(migrated=False)
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (v int);")
+    assert migrate(fresh, tmp_path) == ["0001_first"]
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (v bigint);")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate(fresh, tmp_path)
+
+
+def test_a_badly_named_migration_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "first.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"0001_name\.sql"):
+        discover(tmp_path)

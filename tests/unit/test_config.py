@@ -1,0 +1,49 @@
+"""Settings come only from the environment and fail at start, naming the variable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from shared.config import ConfigError, load_settings
+
+
+def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DB_POOL_MAX", raising=False)
+    settings = load_settings(_env_file=None)
+    assert settings.database_url is None
+    assert settings.db_pool_max == 2
+    assert settings.price_markup == Decimal("1.5")
+
+
+def test_values_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret@db:5432/studio")
+    monkeypatch.setenv("DB_POOL_MAX", "4")
+    settings = load_settings(_env_file=None)
+    assert settings.db_pool_max == 4
+    assert settings.database_url is not None
+    assert "s3cret" not in repr(settings)  # secrets never reach logs through repr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DB_POOL_MAX", "0"), ("DB_POOL_MAX", "many"), ("HOLD_TTL_S", "5"), ("PRICE_MARKUP", "-1")],
+)
+def test_a_bad_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None)
+    assert variable in str(error.value)
+
+
+def test_dotenv_file_is_read(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    env_file = Path(str(tmp_path)) / ".env"
+    env_file.write_text("LOCAL_PG_PORT=55555\n")
+    monkeypatch.delenv("LOCAL_PG_PORT", raising=False)
+    assert load_settings(_env_file=env_file).local_pg_port == 55555

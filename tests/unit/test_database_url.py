@@ -1,0 +1,31 @@
+"""DATABASE_URL in the shapes ops will write: TCP, Cloud SQL's unix socket, escaped secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.adapters.db import ConnectParams, parse_database_url
+
+
+def test_tcp_url() -> None:
+    assert parse_database_url("postgresql://app:pw@10.0.0.5:6432/studio") == ConnectParams(
+        user="app", database="studio", password="pw", host="10.0.0.5", port=6432
+    )
+
+
+def test_unix_socket_directory_as_libpq_spells_it() -> None:
+    params = parse_database_url("postgresql://app:pw@/studio?host=/cloudsql/proj:europe-west1:db")
+    assert params.unix_sock == "/cloudsql/proj:europe-west1:db/.s.PGSQL.5432"
+    assert params.host is None
+    assert params.describe() == "app@/cloudsql/proj:europe-west1:db/.s.PGSQL.5432/studio"
+
+
+def test_escaped_password_and_default_port() -> None:
+    params = parse_database_url("postgres://app:p%40ss%2Fw@db.internal/studio")
+    assert (params.password, params.port, params.host) == ("p@ss/w", 5432, "db.internal")
+    assert "p@ss" not in params.describe()
+
+
+def test_wrong_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        parse_database_url("mysql://app@db/studio")
