@@ -1,0 +1,90 @@
+"""The registry's use cases: look a model up, validate inputs, quote, build KIE's request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from pydantic import JsonValue
+
+from shared.registry.errors import ModelDisabledError
+from shared.registry.kie_request import KieRequest, request_for
+from shared.registry.loader import Registry, load_registry
+from shared.registry.pricing import PricingSettings, credits_for, kopecks_for
+from shared.registry.schema import Category, ModelEntry
+from shared.registry.validation import validate_inputs as _validate
+
+
+def get_model(model_id: str, *, registry: Registry | None = None) -> ModelEntry:
+    """The entry, enabled or not; UnknownModelError if the id is not in the catalogue."""
+    return (registry or load_registry()).model(model_id)
+
+
+def _enabled(model_id: str, registry: Registry | None) -> ModelEntry:
+    entry = get_model(model_id, registry=registry)
+    if not entry.enabled:
+        raise ModelDisabledError(model_id, entry.disabled_reason or "disabled")
+    return entry
+
+
+def enabled_models(*, registry: Registry | None = None) -> tuple[ModelEntry, ...]:
+    return tuple((registry or load_registry()).models(enabled_only=True))
+
+
+def categories(*, registry: Registry | None = None) -> tuple[Category, ...]:
+    return (registry or load_registry()).categories()
+
+
+def models_in_category(slug: str, *, registry: Registry | None = None) -> tuple[ModelEntry, ...]:
+    """Enabled models of one marketing category, in catalogue order."""
+    return tuple(m for m in enabled_models(registry=registry) if m.category == slug)
+
+
+def validate_inputs(
+    model_id: str, inputs: Mapping[str, object], *, registry: Registry | None = None
+) -> dict[str, JsonValue]:
+    """The inputs with defaults filled in; InputValidationError names each bad field (ru/en)."""
+    return _validate(_enabled(model_id, registry), inputs)
+
+
+def quote_credits(
+    model_id: str,
+    inputs: Mapping[str, object],
+    *,
+    media_seconds: Mapping[str, float] | None = None,
+    registry: Registry | None = None,
+) -> Decimal:
+    """KIE credits the job may cost at most (the hold's basis)."""
+    entry = _enabled(model_id, registry)
+    return credits_for(entry, _validate(entry, inputs), media_seconds)
+
+
+def quote(
+    model_id: str,
+    inputs: Mapping[str, object],
+    pricing: PricingSettings,
+    *,
+    media_seconds: Mapping[str, float] | None = None,
+    registry: Registry | None = None,
+) -> int:
+    """Price in kopecks, a whole number of rubles: credits × credit_price_kopecks × price_markup.
+
+    `pricing` is shared.config.Settings (or anything with those two Decimals). `media_seconds`
+    gives the measured length of uploaded audio/video for models billed per second of it.
+    """
+    return kopecks_for(
+        quote_credits(model_id, inputs, media_seconds=media_seconds, registry=registry), pricing
+    )
+
+
+def build_request(
+    model_id: str,
+    inputs: Mapping[str, object],
+    callback_url: str | None,
+    *,
+    registry: Registry | None = None,
+) -> KieRequest:
+    """(endpoint, body) exactly as KIE's API for the model's family expects them."""
+    reg = registry or load_registry()
+    entry = _enabled(model_id, reg)
+    return request_for(entry, reg.family(entry.family), _validate(entry, inputs), callback_url)
