@@ -10,7 +10,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scalar = bool | int | float | str
 FieldType = Literal[
@@ -25,6 +25,8 @@ FieldType = Literal[
     "messages",
 ]
 PriceUnit = Literal["per_run", "per_second", "per_1k_chars", "per_million_tokens"]
+# Why a model is off, for grouping in reports and for sync (which may enable only "no_price").
+DisabledCode = Literal["no_price", "retired", "not_in_docs", "no_schema", "unbounded_price", "ops"]
 # Row conditions on something the inputs cannot fix (a feed variant, the source resolution of an
 # upscale) start with "@"; "present:<field>" is true when the field holds a non-empty value.
 UNKNOWN_PREFIX = "@"
@@ -46,7 +48,7 @@ class FieldSpec(_Frozen):
     # {"customMode": true}: required when customMode is true; None means "when that one is empty".
     required_if: dict[str, Scalar | None] | None = None
     enum: tuple[Scalar, ...] | None = None
-    default: JsonValue = None
+    default: Scalar | None = None
     default_is_ours: bool = False
     min: float | None = None
     max: float | None = None
@@ -138,6 +140,16 @@ class PriceRule(_Frozen):
         return names
 
 
+class PriceEvidence(_Frozen):
+    """A sourced price row kept on a disabled model: what ops need to enable it later."""
+
+    variant: str | None
+    credits: Decimal
+    unit: str
+    as_of: str
+    source: str
+
+
 class ModelEntry(_Frozen):
     id: str = Field(min_length=1)
     family: str
@@ -148,9 +160,11 @@ class ModelEntry(_Frozen):
     description: Localized
     inputs: dict[str, FieldSpec]
     price: PriceRule | None
+    price_evidence: tuple[PriceEvidence, ...] = ()
     eta_s: int = Field(gt=0)
     enabled: bool
     disabled_reason: str | None
+    disabled_code: DisabledCode | None = None
     docs_url: str | None = None
     schema_source: str
     endpoint: str | None = None
@@ -163,12 +177,12 @@ class ModelEntry(_Frozen):
         if self.enabled:
             if self.price is None:
                 raise ValueError(f"{self.id}: enabled without a price")
-            if self.disabled_reason:
-                raise ValueError(f"{self.id}: enabled but has a disabled_reason")
+            if self.disabled_reason or self.disabled_code:
+                raise ValueError(f"{self.id}: enabled but has a disabled reason")
             if not self.inputs:
                 raise ValueError(f"{self.id}: enabled without an input schema")
-        elif not (self.disabled_reason or "").strip():
-            raise ValueError(f"{self.id}: disabled without a reason")
+        elif not (self.disabled_reason or "").strip() or self.disabled_code is None:
+            raise ValueError(f"{self.id}: disabled without a reason and its code")
         if self.price is not None:
             missing = self.price.referenced_fields() - set(self.inputs)
             if missing:
