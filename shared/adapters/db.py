@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,37 @@ T = TypeVar("T")
 
 # SQLSTATEs after which the whole transaction can simply run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# Prepared statements kept per connection; the hot paths use a handful.
+STATEMENT_CACHE_MAX = 64
+_IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
+
+
+class PooledConnection(Connection):  # type: ignore[misc]  # pg8000 ships no type hints
+    """A connection that keeps its parameterised statements prepared.
+
+    Parsing named parameters costs pg8000 about 0.3 ms of CPU per call and an
+    unnamed statement is planned by the server every time; preparing once per
+    connection removes both from the hot path (the ledger's calls).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.statements: OrderedDict[str, Any] = OrderedDict()
+
+    def run_prepared(self, sql: str, **params: Any) -> list[list[Any]]:
+        statement = self.statements.get(sql)
+        if statement is None:
+            statement = self.prepare(sql)
+            self.statements[sql] = statement
+            if len(self.statements) > STATEMENT_CACHE_MAX:
+                self.statements.popitem(last=False)[1].close()
+        rows: list[list[Any]] = statement.run(**params)
+        return rows
+
+    @property
+    def idle(self) -> bool:
+        """True when no transaction is open, so the connection can be reused as it is."""
+        return getattr(self, "_transaction_status", None) == _IDLE
 
 
 class PoolExhausted(RuntimeError):
@@ -99,15 +131,15 @@ class Database:
         retries_max: int = 5,
     ) -> None:
         self.params = params
-        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[PooledConnection] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(max_size)
         self._connect_timeout_s = connect_timeout_s
         self._wait_s = wait_s
         self._retries_max = retries_max
 
-    def _connect(self) -> Connection:
+    def _connect(self) -> PooledConnection:
         p = self.params
-        conn: Connection = Connection(
+        conn = PooledConnection(
             p.user,
             host=p.host or "localhost",
             port=p.port,
@@ -121,8 +153,9 @@ class Database:
         return conn
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Borrow a connection; a connection that raised is closed, not returned."""
+    def connection(self) -> Iterator[PooledConnection]:
+        """Borrow a connection. After an error it goes back to the pool only when the
+        server says it is idle (a refused statement); otherwise it is closed."""
         if not self._slots.acquire(timeout=self._wait_s):
             raise PoolExhausted(f"no database connection free within {self._wait_s} s")
         try:
@@ -132,6 +165,12 @@ class Database:
                 conn = self._connect()
             try:
                 yield conn
+            except DatabaseError:
+                if conn.idle:
+                    self._idle.put(conn)
+                else:
+                    _close_quietly(conn)
+                raise
             except BaseException:
                 _close_quietly(conn)
                 raise
@@ -153,12 +192,24 @@ class Database:
     def run(self, sql: str, *, idempotent: bool = False, **params: Any) -> list[list[Any]]:
         """One statement in its own transaction, retried on serialization failure or
         deadlock; on a broken connection only when the statement is `idempotent`."""
+        try:
+            # The first try skips tenacity's bookkeeping: the hot path almost never retries.
+            return self._run_once(sql, params)
+        except (DatabaseError, InterfaceError) as error:
+            if not (is_retryable(error) or (idempotent and isinstance(error, InterfaceError))):
+                raise
         also = (lambda e: isinstance(e, InterfaceError)) if idempotent else None
         for attempt in self._retrying(also):
-            with attempt, self.connection() as conn:
-                rows: list[list[Any]] = conn.run(sql, **params)
-                return rows
+            with attempt:
+                return self._run_once(sql, params)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _run_once(self, sql: str, params: dict[str, Any]) -> list[list[Any]]:
+        with self.connection() as conn:
+            if params:
+                return conn.run_prepared(sql, **params)
+            rows: list[list[Any]] = conn.run(sql)
+            return rows
 
     def run_with_columns(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         """A read, returned as dicts keyed by column name (for reports and screens)."""

@@ -4,6 +4,12 @@
 -- fresh snapshot, so a concurrent call with the same ref that committed while
 -- we waited for the lock is found and replayed instead of written twice.
 --
+-- hold, capture and release are the job path and are written out inline (no
+-- nested calls on the happy path, one lock statement); they look their ref up
+-- only when the hold says it may be a replay. A ref already used by another
+-- kind of operation then fails the final INSERT on ledger_ref_key, which the
+-- Python side reports as a conflict.
+--
 -- Errors carry their own SQLSTATEs (class LD), mapped to typed Python errors
 -- in shared/services/ledger.py:
 --   LD001 insufficient funds (DETAIL: available kopecks)   LD002 ref reused with other parameters
@@ -135,43 +141,43 @@ RETURNS ledger_result
 LANGUAGE plpgsql AS $$
 DECLARE
     v_params text := format('hold|wallet=%s|amount=%s|ttl=%s', p_wallet, p_amount, p_ttl_s);
-    w wallets;
-    r ledger_result;
+    v_balance bigint;
+    v_held bigint;
     v_hold bigint;
+    r ledger_result;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 OR p_ttl_s IS NULL OR p_ttl_s <= 0 THEN
         RAISE EXCEPTION 'invalid hold of % for % s', p_amount, p_ttl_s USING ERRCODE = 'LD008';
     END IF;
-    w := ledger__lock_wallet(p_wallet);
-    r := ledger__replay(p_ref, v_params);
-    IF r.entry_id IS NOT NULL THEN
-        RETURN r;
+    SELECT balance, held INTO v_balance, v_held FROM wallets WHERE id = p_wallet FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown wallet %', p_wallet USING ERRCODE = 'LD003';
     END IF;
-    IF w.balance - w.held < p_amount THEN
-        RAISE EXCEPTION 'insufficient funds: % available, % asked', w.balance - w.held, p_amount
-            USING ERRCODE = 'LD001', DETAIL = (w.balance - w.held)::text;
-    END IF;
+    -- The hold's own unique ref doubles as the replay check.
     INSERT INTO holds (wallet_id, ref, amount, expires_at)
     VALUES (p_wallet, p_ref, p_amount, now() + make_interval(secs => p_ttl_s))
+    ON CONFLICT (ref) DO NOTHING
     RETURNING id INTO v_hold;
-    RETURN ledger__append(p_wallet, 'hold', p_ref, p_amount, 0, p_amount, v_hold, v_params,
-                          NULL);
-END $$;
-
--- The hold, after its wallet is locked (so its status cannot change under us).
-CREATE FUNCTION ledger__lock_hold(p_hold_ref text) RETURNS holds
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_wallet bigint;
-    h holds;
-BEGIN
-    SELECT wallet_id INTO v_wallet FROM holds WHERE ref = p_hold_ref;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown hold %', p_hold_ref USING ERRCODE = 'LD004';
+    IF v_hold IS NULL THEN
+        r := ledger__replay(p_ref, v_params);
+        IF r.entry_id IS NOT NULL THEN
+            RETURN r;
+        END IF;
+        RAISE EXCEPTION 'hold % has no ledger entry', p_ref;  -- cannot happen: same transaction
     END IF;
-    PERFORM ledger__lock_wallet(v_wallet);
-    SELECT * INTO h FROM holds WHERE ref = p_hold_ref;
-    RETURN h;
+    IF v_balance - v_held < p_amount THEN
+        RAISE EXCEPTION 'insufficient funds: % available, % asked', v_balance - v_held, p_amount
+            USING ERRCODE = 'LD001', DETAIL = (v_balance - v_held)::text;
+    END IF;
+    UPDATE wallets SET held = held + p_amount, version = version + 1, updated_at = now()
+     WHERE id = p_wallet;
+    INSERT INTO ledger (wallet_id, kind, ref, amount, balance_delta, held_delta, balance_after,
+                        held_after, hold_id, params)
+    VALUES (p_wallet, 'hold', p_ref, p_amount, 0, p_amount, v_balance, v_held + p_amount, v_hold,
+            v_params)
+    RETURNING id, created_at INTO r.entry_id, r.created_at;
+    RETURN ROW(r.entry_id, p_wallet, 'hold', p_ref, p_amount, v_balance, v_held + p_amount,
+               v_hold, false, r.created_at)::ledger_result;
 END $$;
 
 -- capture: take at most the held amount (NULL: all of it); the rest returns in
@@ -180,58 +186,116 @@ CREATE FUNCTION ledger_capture(p_hold_ref text, p_amount bigint, p_ref text)
 RETURNS ledger_result
 LANGUAGE plpgsql AS $$
 DECLARE
-    h holds := ledger__lock_hold(p_hold_ref);
-    v_amount bigint := coalesce(p_amount, h.amount);
-    v_params text := format('capture|hold=%s|amount=%s', p_hold_ref, v_amount);
+    v_hold bigint;
+    v_wallet bigint;
+    v_hold_amount bigint;
+    v_status text;
+    v_amount bigint;
+    v_params text;
+    v_balance bigint;
+    v_held bigint;
     r ledger_result;
 BEGIN
+    -- Locking both rows makes Postgres re-read both if they changed while we waited.
+    SELECT h.id, h.wallet_id, h.amount, h.status
+      INTO v_hold, v_wallet, v_hold_amount, v_status
+      FROM holds h JOIN wallets w ON w.id = h.wallet_id
+     WHERE h.ref = p_hold_ref
+       FOR UPDATE OF w, h;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', p_hold_ref USING ERRCODE = 'LD004';
+    END IF;
+    v_amount := coalesce(p_amount, v_hold_amount);
     IF v_amount <= 0 THEN
         RAISE EXCEPTION 'invalid capture of %', v_amount USING ERRCODE = 'LD008';
     END IF;
-    r := ledger__replay(p_ref, v_params);
-    IF r.entry_id IS NOT NULL THEN
-        RETURN r;
+    v_params := format('capture|hold=%s|amount=%s', p_hold_ref, v_amount);
+    IF v_status <> 'open' THEN
+        r := ledger__replay(p_ref, v_params);
+        IF r.entry_id IS NOT NULL THEN
+            RETURN r;
+        END IF;
+        RAISE EXCEPTION 'hold % is %, not open', p_hold_ref, v_status
+            USING ERRCODE = 'LD005', DETAIL = v_status;
     END IF;
-    IF h.status <> 'open' THEN
-        RAISE EXCEPTION 'hold % is %, not open', p_hold_ref, h.status
-            USING ERRCODE = 'LD005', DETAIL = h.status;
-    END IF;
-    IF v_amount > h.amount THEN
-        RAISE EXCEPTION 'capture of % exceeds the hold of %', v_amount, h.amount
-            USING ERRCODE = 'LD006', DETAIL = h.amount::text;
+    IF v_amount > v_hold_amount THEN
+        RAISE EXCEPTION 'capture of % exceeds the hold of %', v_amount, v_hold_amount
+            USING ERRCODE = 'LD006', DETAIL = v_hold_amount::text;
     END IF;
     UPDATE holds SET status = 'captured', captured = v_amount, resolved_at = now()
-     WHERE id = h.id;
-    RETURN ledger__append(h.wallet_id, 'capture', p_ref, v_amount, -v_amount, -h.amount, h.id,
-                          v_params, NULL);
+     WHERE id = v_hold;
+    UPDATE wallets
+       SET balance = balance - v_amount, held = held - v_hold_amount, version = version + 1,
+           updated_at = now()
+     WHERE id = v_wallet
+    RETURNING balance, held INTO v_balance, v_held;
+    INSERT INTO ledger (wallet_id, kind, ref, amount, balance_delta, held_delta, balance_after,
+                        held_after, hold_id, params)
+    VALUES (v_wallet, 'capture', p_ref, v_amount, -v_amount, -v_hold_amount, v_balance, v_held,
+            v_hold, v_params)
+    RETURNING id, created_at INTO r.entry_id, r.created_at;
+    RETURN ROW(r.entry_id, v_wallet, 'capture', p_ref, v_amount, v_balance, v_held, v_hold, false,
+               r.created_at)::ledger_result;
 END $$;
 
--- release: return the whole hold (job failed, canceled, or expired).
-CREATE FUNCTION ledger__release(h holds, p_ref text, p_reason text, p_status text)
+-- release: return the whole hold (job failed or canceled; 'expired' from the sweep).
+CREATE FUNCTION ledger_release(p_hold_ref text, p_ref text, p_reason text,
+                               p_final_status text DEFAULT 'released')
 RETURNS ledger_result
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_params text := format('release|hold=%s|reason=%s', h.ref, coalesce(p_reason, ''));
+    v_hold bigint;
+    v_wallet bigint;
+    v_hold_amount bigint;
+    v_status text;
+    v_params text := format('release|hold=%s|reason=%s', p_hold_ref, coalesce(p_reason, ''));
+    v_balance bigint;
+    v_held bigint;
     r ledger_result;
 BEGIN
-    r := ledger__replay(p_ref, v_params);
-    IF r.entry_id IS NOT NULL THEN
-        RETURN r;
+    SELECT h.id, h.wallet_id, h.amount, h.status
+      INTO v_hold, v_wallet, v_hold_amount, v_status
+      FROM holds h JOIN wallets w ON w.id = h.wallet_id
+     WHERE h.ref = p_hold_ref
+       FOR UPDATE OF w, h;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', p_hold_ref USING ERRCODE = 'LD004';
     END IF;
-    IF h.status <> 'open' THEN
-        RAISE EXCEPTION 'hold % is %, not open', h.ref, h.status
-            USING ERRCODE = 'LD005', DETAIL = h.status;
+    IF v_status <> 'open' THEN
+        r := ledger__replay(p_ref, v_params);
+        IF r.entry_id IS NOT NULL THEN
+            RETURN r;
+        END IF;
+        RAISE EXCEPTION 'hold % is %, not open', p_hold_ref, v_status
+            USING ERRCODE = 'LD005', DETAIL = v_status;
     END IF;
-    UPDATE holds SET status = p_status, resolved_at = now() WHERE id = h.id;
-    RETURN ledger__append(h.wallet_id, 'release', p_ref, h.amount, 0, -h.amount, h.id,
-                          v_params, p_reason);
+    UPDATE holds SET status = p_final_status, resolved_at = now() WHERE id = v_hold;
+    UPDATE wallets SET held = held - v_hold_amount, version = version + 1, updated_at = now()
+     WHERE id = v_wallet
+    RETURNING balance, held INTO v_balance, v_held;
+    INSERT INTO ledger (wallet_id, kind, ref, amount, balance_delta, held_delta, balance_after,
+                        held_after, hold_id, params, reason)
+    VALUES (v_wallet, 'release', p_ref, v_hold_amount, 0, -v_hold_amount, v_balance, v_held,
+            v_hold, v_params, p_reason)
+    RETURNING id, created_at INTO r.entry_id, r.created_at;
+    RETURN ROW(r.entry_id, v_wallet, 'release', p_ref, v_hold_amount, v_balance, v_held, v_hold,
+               false, r.created_at)::ledger_result;
 END $$;
 
-CREATE FUNCTION ledger_release(p_hold_ref text, p_ref text, p_reason text)
-RETURNS ledger_result
+-- The hold, after its wallet is locked (so its status cannot change under us).
+CREATE FUNCTION ledger__lock_hold(p_hold_ref text) RETURNS holds
 LANGUAGE plpgsql AS $$
+DECLARE
+    h holds;
 BEGIN
-    RETURN ledger__release(ledger__lock_hold(p_hold_ref), p_ref, p_reason, 'released');
+    SELECT h2.* INTO h
+      FROM holds h2 JOIN wallets w ON w.id = h2.wallet_id
+     WHERE h2.ref = p_hold_ref
+       FOR UPDATE OF w, h2;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', p_hold_ref USING ERRCODE = 'LD004';
+    END IF;
+    RETURN h;
 END $$;
 
 -- refund: give back (part of) what a capture took.
@@ -281,8 +345,9 @@ BEGIN
          ORDER BY wallet_id, id
          LIMIT p_limit
     LOOP
+        -- Resolved by a capture or release since the scan: nothing left to expire.
         h := ledger__lock_hold(candidate.ref);
         CONTINUE WHEN h.status <> 'open';
-        RETURN NEXT ledger__release(h, 'expire:' || h.id, 'expired', 'expired');
+        RETURN NEXT ledger_release(h.ref, 'expire:' || h.id, 'expired', 'expired');
     END LOOP;
 END $$;

@@ -8,7 +8,7 @@ constraints hold the same rules again as the last word.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pg8000.exceptions import DatabaseError
@@ -35,9 +35,11 @@ from shared.domain.ledger import (
 
 MAX_HOLD_TTL_S = 30 * 24 * 3600
 EXPIRE_BATCH_MAX = 500
+# created_at travels as epoch seconds: pg8000 parses a timestamptz with strptime,
+# which was a tenth of the client's CPU per ledger call.
 _RESULT_COLUMNS = (
     "entry_id, wallet_id, kind, ref, amount, balance_after, held_after, hold_id, replayed, "
-    "created_at"
+    "extract(epoch FROM created_at)::float8"
 )
 
 
@@ -52,7 +54,7 @@ def _entry(row: list[Any]) -> LedgerEntry:
         held_after=row[6],
         hold_id=row[7],
         replayed=row[8],
-        created_at=row[9],
+        created_at=datetime.fromtimestamp(row[9], UTC),
     )
 
 
@@ -186,7 +188,8 @@ class Ledger:
         """The newest entries first (for receipts on the balance screen)."""
         rows = self._db.run(
             "SELECT id, wallet_id, kind, ref, amount, balance_after, held_after, hold_id, false, "
-            "created_at FROM ledger WHERE wallet_id = :wallet ORDER BY id DESC LIMIT :limit",
+            "extract(epoch FROM created_at)::float8 FROM ledger WHERE wallet_id = :wallet "
+            "ORDER BY id DESC LIMIT :limit",
             wallet=_check_wallet_id(wallet_id),
             limit=limit,
         )
@@ -198,12 +201,25 @@ class Ledger:
             # A ledger call is safe to resend on a broken connection: its ref makes it idempotent.
             rows = self._db.run(f"SELECT {_RESULT_COLUMNS} FROM {call}", idempotent=True, **params)
         except DatabaseError as error:
+            if sqlstate(error) == "23505" and _fields(error).get("n") == "ledger_ref_key":
+                # hold/capture/release met a ref that another kind of operation already used.
+                raise self._conflict(params["ref"]) from None
             raise _translate(error, params, requested) from None
         return _entry(rows[0])
 
+    def _conflict(self, ref: str) -> RefConflict:
+        rows = self._db.run("SELECT params FROM ledger WHERE ref = :ref", ref=ref)
+        return RefConflict(ref, rows[0][0] if rows else "")
+
+
+def _fields(error: DatabaseError) -> dict[str, str]:
+    """pg8000 puts the server's error fields (C: SQLSTATE, D: detail, n: constraint) in args[0]."""
+    first = error.args[0] if error.args else None
+    return first if isinstance(first, dict) else {}
+
 
 def _translate(error: DatabaseError, params: dict[str, Any], requested: int | None) -> Exception:
-    fields: dict[str, str] = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+    fields = _fields(error)
     detail = fields.get("D", "")
     hold_ref = str(params.get("hold_ref", ""))
     code = sqlstate(error)

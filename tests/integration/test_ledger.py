@@ -166,7 +166,18 @@ def test_same_ref_again_returns_the_first_result_and_writes_nothing(
 
 @pytest.mark.parametrize(
     "operation",
-    ["topup", "hold", "capture", "release", "refund", "adjust", "kind"],
+    [
+        "topup",
+        "hold",
+        "capture",
+        "release",
+        "refund",
+        "adjust",
+        "kind",
+        "hold after topup",
+        "capture after topup",
+        "release after topup",
+    ],
 )
 def test_same_ref_with_other_parameters_is_a_conflict(
     ledger: Ledger, account: Account, operation: str
@@ -175,7 +186,7 @@ def test_same_ref_with_other_parameters_is_a_conflict(
     hold_ref, other_hold = new_ref("hold"), new_ref("hold")
     ledger.hold(wallet, 2_000, hold_ref)
     ledger.hold(wallet, 1_000, other_hold)
-    ref = new_ref(operation)
+    ref = new_ref(operation.replace(" ", "-"))
     first: dict[str, Callable[[], Any]] = {
         "topup": lambda: ledger.topup(wallet, 700, ref),
         "hold": lambda: ledger.hold(wallet, 100, ref),
@@ -184,6 +195,9 @@ def test_same_ref_with_other_parameters_is_a_conflict(
         "refund": lambda: (ledger.capture(hold_ref, new_ref("c")), ledger.refund(hold_ref, 5, ref)),
         "adjust": lambda: ledger.adjust(wallet, 100, ref, "goodwill"),
         "kind": lambda: ledger.topup(wallet, 700, ref),
+        "hold after topup": lambda: ledger.topup(wallet, 700, ref),
+        "capture after topup": lambda: ledger.topup(wallet, 700, ref),
+        "release after topup": lambda: ledger.topup(wallet, 700, ref),
     }
     conflicting: dict[str, Callable[[], Any]] = {
         "topup": lambda: ledger.topup(wallet, 701, ref),
@@ -193,12 +207,16 @@ def test_same_ref_with_other_parameters_is_a_conflict(
         "refund": lambda: ledger.refund(hold_ref, 6, ref),
         "adjust": lambda: ledger.adjust(wallet, 100, ref, "another reason"),
         "kind": lambda: ledger.bonus(wallet, 700, ref),
+        "hold after topup": lambda: ledger.hold(wallet, 700, ref),
+        "capture after topup": lambda: ledger.capture(hold_ref, ref),
+        "release after topup": lambda: ledger.release(hold_ref, ref),
     }
     first[operation]()
     before = snapshot(ledger._db, wallet)
     with pytest.raises(RefConflict) as conflict:
         conflicting[operation]()
     assert conflict.value.ref == ref
+    assert conflict.value.first_params  # names what the ref was first used for
     assert snapshot(ledger._db, wallet) == before
 
 

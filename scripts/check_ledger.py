@@ -1,0 +1,47 @@
+"""Check the ledger's invariants in the configured database; exit 1 on any violation.
+
+Usage: python -m scripts.check_ledger   (DATABASE_URL, or the local embedded server)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from shared.adapters.db import Database
+from shared.bootstrap import local_postgres, make_database
+from shared.config import ConfigError, Settings, load_settings
+from shared.services.ledger_audit import AuditReport, audit_ledger
+
+
+def audit(db: Database) -> AuditReport | None:
+    try:
+        if not db.run("SELECT to_regclass('ledger') IS NOT NULL")[0][0]:
+            return None
+        return audit_ledger(db)
+    finally:
+        db.close()
+
+
+def audit_configured(settings: Settings) -> AuditReport | None:
+    if settings.database_url is not None:
+        return audit(make_database(settings.database_url.get_secret_value(), settings))
+    with local_postgres(settings).running() as server:  # stops it only if we started it
+        return audit(make_database(server.url, settings))
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    report = audit_configured(settings)
+    if report is None:
+        print("the database has no ledger yet: run `make run` once to migrate it")
+        return 2
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The operator's commands as a person runs them: `make run`'s sandbox and the checker."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.adapters.db import Database, parse_database_url
+from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.migrate import migrate
+from tests.conftest import DatabaseFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env_with(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+    env.update(values)
+    return env
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) -> str:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            seen += line
+            if marker in line:
+                return seen
+    raise AssertionError(f"{marker!r} not printed within {timeout_s} s; output:\n{seen}")
+
+
+def test_run_local_starts_migrates_reports_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = env_with(LOCAL_DIR=str(tmp_path / "local"), LOCAL_PG_PORT=str(port))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.run_local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = read_until(process, "ready in", timeout_s=60)
+    finally:
+        process.send_signal(signal.SIGINT)
+        remaining, _ = process.communicate(timeout=60)
+    assert "migrations: 0001_schema, 0002_ledger_functions" in output
+    assert "ledger invariants: OK" in output
+    assert process.returncode == 0
+    assert "Postgres stopped." in remaining
+    server = EmbeddedPostgres(tmp_path / "local" / "pgdata", port)
+    assert server.running_port() is None  # Ctrl-C left no server behind
+    assert (tmp_path / "local" / "pgdata" / "PG_VERSION").exists()  # the data is kept
+
+
+def test_run_local_names_a_bad_setting() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.run_local"],
+        cwd=ROOT,
+        env=env_with(DB_POOL_MAX="zero"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "DB_POOL_MAX" in result.stderr
+
+
+def test_check_ledger_passes_a_sound_ledger_and_fails_a_broken_one(
+    make_test_database: DatabaseFactory, pg_server_url: str
+) -> None:
+    db: Database = make_test_database()
+    db.run("INSERT INTO users (telegram_id) VALUES (77)")
+    db.run("INSERT INTO wallets (user_id) SELECT id FROM users WHERE telegram_id = 77")
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    check = [sys.executable, "-m", "scripts.check_ledger"]
+
+    sound = subprocess.run(
+        check, cwd=ROOT, env=env_with(DATABASE_URL=url), capture_output=True, text=True
+    )
+    assert sound.returncode == 0, sound.stdout + sound.stderr
+    assert "ledger invariants: OK" in sound.stdout
+
+    # Money that appears in a wallet without a ledger entry is exactly what it must catch.
+    db.run("UPDATE wallets SET balance = balance + 500")
+    broken = subprocess.run(
+        check, cwd=ROOT, env=env_with(DATABASE_URL=url), capture_output=True, text=True
+    )
+    assert broken.returncode == 1
+    assert "FAIL balance = Σ entries" in broken.stdout
+    assert "balance 500, entries sum to 0" in broken.stdout
+
+
+def test_check_ledger_refuses_an_unmigrated_database(
+    make_test_database: DatabaseFactory, pg_server_url: str
+) -> None:
+    db = make_test_database(migrated=False)
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.check_ledger"],
+        cwd=ROOT,
+        env=env_with(DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "no ledger yet" in result.stdout
+    migrate(Database(parse_database_url(url)))  # and once migrated it is accepted
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "scripts.check_ledger"],
+            cwd=ROOT,
+            env=env_with(DATABASE_URL=url),
+            capture_output=True,
+        ).returncode
+        == 0
+    )
