@@ -33,15 +33,17 @@ def print_state(db: Database) -> None:
     print("ledger invariants: " + ("OK" if report.ok else "VIOLATED\n" + report.summary()))
 
 
-def wait_for_stop() -> None:
+def stop_on_signals() -> threading.Event:
+    """Installed first thing, so a Ctrl-C during start-up still ends in a clean stop."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    return stop
 
 
 def main() -> int:
     started_at = time.monotonic()
+    stop = stop_on_signals()
     try:
         settings: Settings = load_settings()
     except ConfigError as error:
@@ -69,7 +71,7 @@ def main() -> int:
         if settings.database_url is None:
             print(f"connect: psql {url}")
         print(f"ready in {time.monotonic() - started_at:.1f} s — Ctrl-C stops it", flush=True)
-        wait_for_stop()
+        stop.wait()
     finally:
         db.close()
         if server is not None:
