@@ -31,7 +31,12 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) ->
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
     stream = process.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     seen = ""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
