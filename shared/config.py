@@ -11,8 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Good enough for a laptop, refused in production (see the validator below).
+DEV_CALLBACK_SECRET = "local-development-only-callback-secret"  # noqa: S105
 
 
 class ConfigError(RuntimeError):
@@ -61,15 +64,69 @@ class Settings(BaseSettings):
         default=Decimal("1.5"), ge=1, le=20, description="Multiplier from our cost to the price."
     )
 
+    # --- Functions and task queues -------------------------------------------
+    environment: Literal["local", "production"] = Field(
+        default="local", description="production refuses the development defaults of secrets"
+    )
+    functions_base_url: str = Field(
+        default="http://127.0.0.1:8080/fn",
+        description="Where queue targets live: a task for `submit_job` goes to {base}/submit_job.",
+    )
+    task_queue_backend: Literal["local", "cloud_tasks"] = "local"
+    local_queue_url: str = Field(
+        default="http://127.0.0.1:8080/queue", description="The sandbox's local task queue."
+    )
+    gcp_project: str | None = None
+    gcp_location: str | None = None
+    cloud_tasks_queue_submit: str = "submit"
+    cloud_tasks_queue_deliver: str = "deliver"
+    cloud_tasks_invoker_email: str | None = Field(
+        default=None, description="Service account whose OIDC token Cloud Tasks sends."
+    )
+    cloud_tasks_emulator_host: str | None = Field(
+        default=None, description="host:port of a Cloud Tasks emulator (local tests only)."
+    )
+
+    # --- KIE ----------------------------------------------------------------
+    kie_base_url: str = "https://api.kie.ai"
+    kie_upload_base_url: str = "https://kieai.redpandaai.co"
+    kie_api_key: SecretStr | None = None
+    kie_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    kie_callback_url: str = Field(
+        default="http://127.0.0.1:8080/fn/kie_callback",
+        description="Public URL of the kie_callback function; job id and signature are appended.",
+    )
+    callback_secret: SecretStr = Field(
+        default=SecretStr(DEV_CALLBACK_SECRET),
+        description="Signs the job id in callback URLs. Required in production.",
+    )
+    kie_webhook_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="KIE's webhookHmacKey; when set, callbacks must carry its signature.",
+    )
+    kie_webhook_window_s: int = Field(default=300, ge=30, le=3600)
+    kie_confirm_results: bool = Field(
+        default=True, description="Re-read a success from KIE before capturing money."
+    )
+
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.callback_secret.get_secret_value() == DEV_CALLBACK_SECRET
+        ):
+            raise ValueError("CALLBACK_SECRET must be set in production")
+        return self
 
 
 def describe_validation_error(error: ValidationError) -> str:
     """One line per bad variable, named as the operator sets it."""
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
+        field = str(item["loc"][0]) if item["loc"] else "settings"
         lines.append(f"  {field.upper()}: {item['msg']}")
     return "Invalid configuration:\n" + "\n".join(lines)
 

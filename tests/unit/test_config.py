@@ -47,3 +47,14 @@ def test_dotenv_file_is_read(tmp_path: object, monkeypatch: pytest.MonkeyPatch) 
     env_file.write_text("LOCAL_PG_PORT=55555\n")
     monkeypatch.delenv("LOCAL_PG_PORT", raising=False)
     assert load_settings(_env_file=env_file).local_pg_port == 55555
+
+
+def test_production_refuses_the_development_callback_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("CALLBACK_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="CALLBACK_SECRET must be set in production"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("CALLBACK_SECRET", "a-real-secret-from-secret-manager")
+    assert load_settings(_env_file=None).environment == "production"
