@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The Cloud Tasks emulator pins protobuf < 5, so it lives in a virtualenv of its own.
+TASKS_EMULATOR_VENV  := .venv-tasks-emulator
+TASKS_EMULATOR_STAMP := $(TASKS_EMULATOR_VENV)/.installed
 
 .PHONY: run test lint typecheck unit check-ledger bench clean
 
@@ -13,6 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
+
+$(TASKS_EMULATOR_STAMP): requirements-tasks-emulator.txt
+	test -x $(TASKS_EMULATOR_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_EMULATOR_VENV)
+	$(TASKS_EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tasks-emulator.txt
+	touch $(TASKS_EMULATOR_STAMP)
 
 run: $(STAMP)
 	$(PY) -m scripts.run_local
@@ -24,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: lint typecheck
+test: lint typecheck $(TASKS_EMULATOR_STAMP)
 	$(PY) -m pytest
 
 check-ledger: $(STAMP)
@@ -34,4 +42,4 @@ bench: $(STAMP)
 	$(PY) -m scripts.bench_ledger
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TASKS_EMULATOR_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
