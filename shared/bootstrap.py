@@ -7,11 +7,17 @@ at import; functions call the getters on first use.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.config import Settings, get_settings
 from shared.services.ledger import Ledger
+
+if TYPE_CHECKING:
+    from shared.jobs.service import JobService
+    from shared.kie.client import KieClient
+    from shared.queue.port import TaskQueue
 
 
 def local_postgres(settings: Settings) -> EmbeddedPostgres:
@@ -47,3 +53,49 @@ def get_database() -> Database:
 @lru_cache(maxsize=1)
 def get_ledger() -> Ledger:
     return Ledger(get_database(), default_hold_ttl_s=get_settings().hold_ttl_s)
+
+
+@lru_cache(maxsize=1)
+def get_task_queue() -> TaskQueue:
+    from shared.queue import task_queue_from_settings
+
+    return task_queue_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def get_kie_client() -> KieClient:
+    from shared.kie.client import KieClient
+    from shared.kie.errors import KieConfigError
+
+    settings = get_settings()
+    if settings.kie_api_key is None:
+        raise KieConfigError(401, "KIE_API_KEY is not set")
+    return KieClient(
+        base_url=settings.kie_base_url,
+        upload_base_url=settings.kie_upload_base_url,
+        api_key=settings.kie_api_key.get_secret_value(),
+        timeout_s=settings.kie_timeout_s,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_job_service() -> JobService:
+    # Imported here: the jobs stack (registry, httpx) is only paid for by functions that use it.
+    from shared.jobs.service import JobPolicy, JobService
+
+    settings = get_settings()
+    policy = JobPolicy(
+        callback_secret=settings.callback_secret.get_secret_value(),
+        callback_base_url=settings.kie_callback_url,
+        confirm_results=settings.kie_confirm_results,
+        kie_webhook_key=(
+            settings.kie_webhook_hmac_key.get_secret_value()
+            if settings.kie_webhook_hmac_key
+            else None
+        ),
+        kie_webhook_window_s=settings.kie_webhook_window_s,
+        first_poll_s=settings.job_first_poll_s,
+    )
+    return JobService(
+        get_database(), get_ledger(), get_task_queue(), get_kie_client, settings, policy
+    )

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     kie_confirm_results: bool = Field(
         default=True, description="Re-read a success from KIE before capturing money."
     )
+    job_first_poll_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=3600,
+        description="When set, the sweeper first asks KIE about a job this long after "
+        "submission, instead of the model's typical duration plus a minute.",
+    )
 
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -2,7 +2,8 @@
 
 Public API (everything else is internal):
     get_model, enabled_models, categories, models_in_category
-    validate_inputs, quote, quote_credits, build_request, load_registry
+    validate_inputs, quote, quote_credits, usage_credits, kopecks_for, build_request,
+    load_registry
     KieRequest, KieEndpoint, ModelEntry, Category, PricingSettings, Registry
     RegistryError, RegistryDataError, UnknownModelError, ModelDisabledError,
     InputValidationError, InputIssue, NotPriceableError
@@ -16,6 +17,7 @@ from shared.registry.api import (
     models_in_category,
     quote,
     quote_credits,
+    usage_credits,
     validate_inputs,
 )
 from shared.registry.errors import (
@@ -29,7 +31,7 @@ from shared.registry.errors import (
 )
 from shared.registry.kie_request import KieEndpoint, KieRequest
 from shared.registry.loader import Registry, load_registry
-from shared.registry.pricing import PricingSettings
+from shared.registry.pricing import PricingSettings, kopecks_for
 from shared.registry.schema import Category, ModelEntry
 
 __all__ = [
@@ -50,9 +52,11 @@ __all__ = [
     "categories",
     "enabled_models",
     "get_model",
+    "kopecks_for",
     "load_registry",
     "models_in_category",
     "quote",
     "quote_credits",
+    "usage_credits",
     "validate_inputs",
 ]

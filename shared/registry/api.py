@@ -10,7 +10,7 @@ from pydantic import JsonValue
 from shared.registry.errors import ModelDisabledError
 from shared.registry.kie_request import KieRequest, request_for
 from shared.registry.loader import Registry, load_registry
-from shared.registry.pricing import PricingSettings, credits_for, kopecks_for
+from shared.registry.pricing import PricingSettings, credits_for, credits_for_usage, kopecks_for
 from shared.registry.schema import Category, ModelEntry
 from shared.registry.validation import validate_inputs as _validate
 
@@ -75,6 +75,19 @@ def quote(
     return kopecks_for(
         quote_credits(model_id, inputs, media_seconds=media_seconds, registry=registry), pricing
     )
+
+
+def usage_credits(
+    model_id: str,
+    inputs: Mapping[str, object],
+    tokens_in: int,
+    tokens_out: int,
+    *,
+    registry: Registry | None = None,
+) -> Decimal:
+    """KIE credits a per-token model actually cost, from the usage it reported."""
+    entry = _enabled(model_id, registry or load_registry())
+    return credits_for_usage(entry, _validate(entry, inputs), tokens_in, tokens_out)
 
 
 def build_request(

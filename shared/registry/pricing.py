@@ -185,3 +185,17 @@ def kopecks_for(credits: Decimal, pricing: PricingSettings) -> int:
     exact = credits * pricing.credit_price_kopecks * pricing.price_markup
     rubles = (exact / KOPECKS_PER_RUBLE).to_integral_value(rounding=ROUND_CEILING)
     return int(rubles) * KOPECKS_PER_RUBLE
+
+
+def credits_for_usage(
+    entry: ModelEntry, values: Mapping[str, JsonValue], tokens_in: int, tokens_out: int
+) -> Decimal:
+    """The actual cost of a per-token run from the usage KIE reports (the capture, where the
+    quote held the maximum output)."""
+    rule = entry.price
+    if rule is None or rule.unit != "per_million_tokens":
+        raise NotPriceableError(entry.id, "модель не тарифицируется по токенам.", "not per token.")
+    row = _row(entry, rule, values)
+    return (Decimal(tokens_in) * (row.input_credits or 0) + Decimal(tokens_out) * row.credits) / (
+        MILLION
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from pg8000.exceptions import DatabaseError
 
-from shared.adapters.db import Database, sqlstate
+from shared.adapters.db import Database, PooledConnection, sqlstate
 from shared.domain.ledger import (
     CaptureExceedsHold,
     EntryKind,
@@ -95,13 +95,22 @@ class Ledger:
         )
 
     # --- two phases -------------------------------------------------------------
-    def hold(self, wallet_id: int, amount: int, ref: str, ttl_s: int | None = None) -> LedgerEntry:
+    def hold(
+        self,
+        wallet_id: int,
+        amount: int,
+        ref: str,
+        ttl_s: int | None = None,
+        *,
+        conn: PooledConnection | None = None,
+    ) -> LedgerEntry:
         """Reserve `amount`; InsufficientFunds (carrying what is available) if it does not fit."""
         ttl = self._default_hold_ttl_s if ttl_s is None else ttl_s
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_HOLD_TTL_S:
             raise InvalidArgument(f"hold ttl must be 1..{MAX_HOLD_TTL_S} s, got {ttl!r}")
         return self._call(
             "ledger_hold(:wallet, :amount, :ref, :ttl)",
+            conn=conn,
             wallet=_check_wallet_id(wallet_id),
             amount=check_amount(amount),
             ref=check_ref(ref),
@@ -109,20 +118,36 @@ class Ledger:
             requested=amount,
         )
 
-    def capture(self, hold_ref: str, ref: str, amount: int | None = None) -> LedgerEntry:
+    def capture(
+        self,
+        hold_ref: str,
+        ref: str,
+        amount: int | None = None,
+        *,
+        conn: PooledConnection | None = None,
+    ) -> LedgerEntry:
         """Take `amount` (default: all) of an open hold; the rest returns in the same step."""
         return self._call(
             "ledger_capture(:hold_ref, :amount, :ref)",
+            conn=conn,
             hold_ref=check_ref(hold_ref),
             amount=None if amount is None else check_amount(amount),
             ref=check_ref(ref),
             requested=amount,
         )
 
-    def release(self, hold_ref: str, ref: str, reason: str | None = None) -> LedgerEntry:
+    def release(
+        self,
+        hold_ref: str,
+        ref: str,
+        reason: str | None = None,
+        *,
+        conn: PooledConnection | None = None,
+    ) -> LedgerEntry:
         """Return a whole open hold (job failed or canceled)."""
         return self._call(
             "ledger_release(:hold_ref, :ref, :reason)",
+            conn=conn,
             hold_ref=check_ref(hold_ref),
             ref=check_ref(ref),
             reason=check_reason(reason),
@@ -196,13 +221,28 @@ class Ledger:
         return [_entry(row) for row in rows]
 
     # --- one place where database refusals become typed errors -----------------
-    def _call(self, call: str, *, requested: int | None = None, **params: Any) -> LedgerEntry:
+    def _call(
+        self,
+        call: str,
+        *,
+        requested: int | None = None,
+        conn: PooledConnection | None = None,
+        **params: Any,
+    ) -> LedgerEntry:
+        """Run one ledger function: on its own (retried), or inside the caller's transaction
+        `conn` so that a job's state and its money move together (the caller retries)."""
+        sql = f"SELECT {_RESULT_COLUMNS} FROM {call}"
         try:
-            # A ledger call is safe to resend on a broken connection: its ref makes it idempotent.
-            rows = self._db.run(f"SELECT {_RESULT_COLUMNS} FROM {call}", idempotent=True, **params)
+            if conn is not None:
+                rows = conn.run_prepared(sql, **params)
+            else:
+                # Safe to resend on a broken connection: the ref makes the call idempotent.
+                rows = self._db.run(sql, idempotent=True, **params)
         except DatabaseError as error:
             if sqlstate(error) == "23505" and _fields(error).get("n") == "ledger_ref_key":
                 # hold/capture/release met a ref that another kind of operation already used.
+                if conn is not None:
+                    raise  # the caller's transaction is aborted; it must roll back first
                 raise self._conflict(params["ref"]) from None
             raise _translate(error, params, requested) from None
         return _entry(rows[0])

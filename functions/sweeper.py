@@ -1,0 +1,17 @@
+"""sweeper (every minute): finish late jobs, expire overdue ones, requeue stuck work,
+release expired holds. One bounded pass per call; always 200 with what it did."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import functions_framework
+from flask import Request
+
+from shared.bootstrap import get_job_service
+
+
+@functions_framework.http
+def sweeper(request: Request) -> tuple[dict[str, object], int]:
+    report = get_job_service().sweep()
+    return dataclasses.asdict(report), 200

@@ -1,0 +1,66 @@
+"""Every function in one local process, each at /fn/<name>, as functions-framework builds it.
+
+    python -m scripts.functions_host --port 8081 [--only submit_job,kie_callback]
+
+Cloud Functions runs one function per service; locally one process serves them
+all so the task queue can reach each at {FUNCTIONS_BASE_URL}/{name}. Each app is
+functions-framework's own `create_app`, so requests meet the same Flask request
+handling as in the cloud. (Werkzeug's DispatcherMiddleware answers 308 for these
+paths, hence the small router.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ("submit_job", "kie_callback", "sweeper")
+PREFIX = "/fn/"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def build_app(names: Iterable[str] = FUNCTIONS) -> WsgiApp:
+    from functions_framework import create_app
+
+    apps: dict[str, WsgiApp] = {
+        name: create_app(name, str(ROOT / "functions" / f"{name}.py"))  # type: ignore[no-untyped-call]
+        for name in names
+    }
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        name, _, rest = path.removeprefix(PREFIX).partition("/")
+        app = apps.get(name) if path.startswith(PREFIX) else None
+        if app is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [f"no function at {path}\n".encode()]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + PREFIX + name
+        environ["PATH_INFO"] = "/" + rest
+        return app(environ, start_response)
+
+    return route
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--only", help="comma-separated function names (default: all)")
+    options = parser.parse_args()
+    names = options.only.split(",") if options.only else FUNCTIONS
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", options.port, build_app(names), threaded=True)
+    print(f"functions on http://127.0.0.1:{options.port}{PREFIX}{{{','.join(names)}}}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

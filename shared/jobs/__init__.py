@@ -1,0 +1,1 @@
+"""Jobs: one generation's life, from a quote to a delivered result, and its money."""

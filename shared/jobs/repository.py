@@ -1,0 +1,206 @@
+"""Jobs in Postgres: SQL and row mapping only. Every state change is one conditional UPDATE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.db import Database, PooledConnection
+from shared.jobs.states import ALLOWED_FROM, JobState
+
+_COLUMNS = (
+    "j.id::text, j.user_id, w.id, j.model_id, j.state, j.inputs, j.price_kopecks, j.hold_ref, "
+    "j.kie_task_id, j.result, j.error_code, j.error_message, j.credits_consumed, j.attempts, "
+    "j.eta_at, j.deadline_at, j.created_at, j.delivery_attempts"
+)
+_FROM = "FROM jobs j JOIN wallets w ON w.user_id = j.user_id"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    user_id: int
+    wallet_id: int
+    model_id: str
+    state: JobState
+    inputs: dict[str, Any]
+    price_kopecks: int | None
+    hold_ref: str | None
+    kie_task_id: str | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    credits_consumed: Decimal | None
+    attempts: int
+    eta_at: datetime | None
+    deadline_at: datetime | None
+    created_at: datetime
+    delivery_attempts: int
+
+
+def _job(row: Sequence[Any]) -> Job:
+    return Job(
+        id=row[0],
+        user_id=row[1],
+        wallet_id=row[2],
+        model_id=row[3],
+        state=JobState(row[4]),
+        inputs=row[5] or {},
+        price_kopecks=row[6],
+        hold_ref=row[7],
+        kie_task_id=row[8],
+        result=row[9],
+        error_code=row[10],
+        error_message=row[11],
+        credits_consumed=row[12],
+        attempts=row[13],
+        eta_at=row[14],
+        deadline_at=row[15],
+        created_at=row[16],
+        delivery_attempts=row[17],
+    )
+
+
+class JobRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def insert_quoted(
+        self, user_id: int, model_id: str, inputs: Mapping[str, Any], price: int, client_ref: str
+    ) -> Job:
+        """A new quoted job; the same client_ref again returns the first job (double clicks)."""
+        rows = self._db.run(
+            f"""WITH created AS (
+                    INSERT INTO jobs (user_id, model_id, state, inputs, price_kopecks, client_ref)
+                    VALUES (:user_id, :model_id, 'quoted', CAST(:inputs AS jsonb), :price,
+                            :client_ref)
+                    ON CONFLICT (client_ref) DO NOTHING
+                    RETURNING *)
+                SELECT {_COLUMNS} FROM created j JOIN wallets w ON w.user_id = j.user_id
+                UNION ALL
+                SELECT {_COLUMNS} {_FROM} WHERE j.client_ref = :client_ref
+                LIMIT 1""",
+            user_id=user_id,
+            model_id=model_id,
+            inputs=json.dumps(dict(inputs), ensure_ascii=False),
+            price=price,
+            client_ref=client_ref,
+        )
+        return _job(rows[0])
+
+    def get(self, job_id: str, conn: PooledConnection | None = None) -> Job | None:
+        sql = f"SELECT {_COLUMNS} {_FROM} WHERE j.id = CAST(:id AS uuid)"
+        rows = conn.run_prepared(sql, id=job_id) if conn else self._db.run(sql, id=job_id)
+        return _job(rows[0]) if rows else None
+
+    def transition(
+        self,
+        job_id: str,
+        event: str,
+        to: JobState,
+        conn: PooledConnection | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        """Move the job if it is in a state `event` may leave; None when it was elsewhere."""
+        assignments = ["state = :to", "updated_at = now()"]
+        if to.final:
+            assignments.append("finished_at = now()")
+        for column, value in changes.items():
+            if column not in _CHANGEABLE:
+                raise ValueError(f"{column} cannot be set by a transition")
+            assignments.append(_CHANGEABLE[column])
+            if column == "result" and value is not None:
+                changes[column] = json.dumps(value, ensure_ascii=False)
+        sql = f"""WITH moved AS (
+                      UPDATE jobs SET {", ".join(assignments)}
+                       WHERE id = CAST(:id AS uuid) AND state = ANY(CAST(:from_states AS text[]))
+                      RETURNING *)
+                  SELECT {_COLUMNS} FROM moved j JOIN wallets w ON w.user_id = j.user_id"""
+        params = {
+            "id": job_id,
+            "to": to.value,
+            "from_states": "{" + ",".join(s.value for s in ALLOWED_FROM[event]) + "}",
+            **{k: v for k, v in changes.items() if f":{k}" in _CHANGEABLE[k]},
+        }
+        rows = conn.run_prepared(sql, **params) if conn else self._db.run(sql, **params)
+        return _job(rows[0]) if rows else None
+
+    def record_task_id(self, job_id: str, task_id: str) -> None:
+        """Keep KIE's task id even when a callback finished the job first."""
+        self._db.run(
+            "UPDATE jobs SET kie_task_id = :task WHERE id = CAST(:id AS uuid) "
+            "AND kie_task_id IS NULL",
+            id=job_id,
+            task=task_id,
+        )
+
+    def count_attempt(self, job_id: str) -> None:
+        self._db.run(
+            "UPDATE jobs SET attempts = attempts + 1 WHERE id = CAST(:id AS uuid)", id=job_id
+        )
+
+    def postpone(self, job_id: str, seconds: float) -> None:
+        """The next time the sweeper should ask KIE about this job."""
+        self._db.run(
+            "UPDATE jobs SET eta_at = now() + make_interval(secs => :s) "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+            s=seconds,
+        )
+
+    def count_delivery(self, job_id: str) -> None:
+        self._db.run(
+            "UPDATE jobs SET delivery_attempts = delivery_attempts + 1, updated_at = now() "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+        )
+
+    # --- the sweeper's scans (bounded) ---------------------------------------------------
+    def late_in_flight(self, now: datetime, limit: int) -> list[Job]:
+        return self._scan(
+            "j.state IN ('submitted', 'running') AND j.eta_at <= :now ORDER BY j.eta_at",
+            now,
+            limit,
+        )
+
+    def stuck_before_submit(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
+        return self._scan(
+            "j.state IN ('held', 'queued') "
+            f"AND j.updated_at <= :now - interval '{float(older_than_s)} seconds' "
+            "ORDER BY j.updated_at",
+            now,
+            limit,
+        )
+
+    def stuck_before_delivery(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
+        return self._scan(
+            "j.state = 'succeeded' "
+            f"AND j.updated_at <= :now - interval '{float(older_than_s)} seconds' "
+            "ORDER BY j.updated_at",
+            now,
+            limit,
+        )
+
+    def _scan(self, condition: str, now: datetime, limit: int) -> list[Job]:
+        rows = self._db.run(
+            f"SELECT {_COLUMNS} {_FROM} WHERE {condition} LIMIT :limit", now=now, limit=limit
+        )
+        return [_job(row) for row in rows]
+
+
+_CHANGEABLE = {
+    "hold_ref": "hold_ref = :hold_ref",
+    "kie_task_id": "kie_task_id = coalesce(kie_task_id, :kie_task_id)",
+    "result": "result = CAST(:result AS jsonb)",
+    "error_code": "error_code = :error_code",
+    "error_message": "error_message = left(:error_message, 2000)",
+    "credits_consumed": "credits_consumed = :credits_consumed",
+    # Times come from the database's clock: one clock for every process.
+    "eta_s": "eta_at = now() + make_interval(secs => :eta_s)",
+    "deadline_s": "deadline_at = coalesce(deadline_at, now() + make_interval(secs => :deadline_s))",
+    "submitted": "submitted_at = coalesce(submitted_at, now())",
+}

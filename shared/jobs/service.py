@@ -1,0 +1,407 @@
+"""The job use cases: create, confirm, submit, finish (callback or sweep), sweep.
+
+Money moves only together with the job's state, in one transaction: a job
+becomes `succeeded` in the same commit that captures its hold, and `failed` or
+`expired` in the same commit that releases it. Every ledger ref derives from
+the job id, so retries, duplicate callbacks and concurrent sweeps move money once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.db import Database, PooledConnection
+from shared.jobs.failures import FailureCode, classify_kie_failure
+from shared.jobs.repository import Job, JobRepository
+from shared.jobs.states import JobState
+from shared.kie.client import KieClient
+from shared.kie.errors import KieConfigError, KieOutOfCredits, KieRejected, KieRetryable
+from shared.kie.results import TaskState, TaskStatus, parse_callback, task_id_of
+from shared.kie.signing import callback_url, verify_kie_webhook
+from shared.queue.port import TaskQueue
+from shared.registry import (
+    PricingSettings,
+    build_request,
+    get_model,
+    kopecks_for,
+    quote,
+    usage_credits,
+)
+from shared.services.ledger import Ledger
+
+log = logging.getLogger("kie_studio.jobs")
+
+SUBMIT_TARGET = "submit_job"
+DELIVER_TARGET = "deliver_result"
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class RetryLater(Exception):
+    """The work could not be done now; the queue should try again (after `retry_after_s`)."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """Time limits; each has a bound so no job or hold lives forever."""
+
+    callback_secret: str
+    callback_base_url: str
+    confirm_results: bool = True
+    kie_webhook_key: str | None = None
+    kie_webhook_window_s: int = 300
+    first_poll_s: int | None = None
+    deadline_min_s: int = 1800
+    deadline_eta_factor: int = 6
+    hold_margin_s: int = 3600
+    late_grace_s: int = 60
+    resubmit_after_s: int = 60
+    redeliver_after_s: int = 120
+    redeliver_max: int = 5
+    sweep_batch: int = 50
+
+    def deadline_s(self, eta_s: int) -> int:
+        return max(self.deadline_min_s, eta_s * self.deadline_eta_factor)
+
+    def hold_ttl_s(self, eta_s: int) -> int:
+        # The hold outlives the job's deadline: the sweeper fails the job (releasing the
+        # hold with it) before the hold could expire under a job still in flight.
+        return self.deadline_s(eta_s) + self.hold_margin_s
+
+
+@dataclass
+class SweepReport:
+    finished: int = 0
+    still_running: int = 0
+    expired: int = 0
+    resubmitted: int = 0
+    redelivered: int = 0
+    holds_expired: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _refs(job_id: str) -> dict[str, str]:
+    return {
+        "hold": f"job:{job_id}:hold",
+        "capture": f"job:{job_id}:capture",
+        "release": f"job:{job_id}:release",
+    }
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        ledger: Ledger,
+        queue: TaskQueue,
+        kie: Callable[[], KieClient],
+        pricing: PricingSettings,
+        policy: JobPolicy,
+    ) -> None:
+        self._db = db
+        self._jobs = JobRepository(db)
+        self._ledger = ledger
+        self._queue = queue
+        self._kie = kie
+        self._pricing = pricing
+        self.policy = policy
+
+    # --- from the wizard ----------------------------------------------------------------
+    def create(
+        self,
+        user_id: int,
+        model_id: str,
+        inputs: Mapping[str, Any],
+        *,
+        client_ref: str,
+        media_seconds: Mapping[str, float] | None = None,
+    ) -> Job:
+        """A quoted job. Raises the registry's validation / pricing errors on bad inputs."""
+        price = quote(model_id, inputs, self._pricing, media_seconds=media_seconds)
+        return self._jobs.insert_quoted(user_id, model_id, inputs, price, client_ref)
+
+    def get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def confirm(self, job_id: str) -> Job:
+        """Hold the price and queue the submission. Repeating it holds and queues once;
+        InsufficientFunds leaves the job quoted."""
+        job = self.get(job_id)
+        if job.state is JobState.QUOTED:
+            assert job.price_kopecks is not None
+            eta_s = get_model(job.model_id).eta_s
+            hold_ref = _refs(job.id)["hold"]
+
+            def hold(conn: PooledConnection) -> Job | None:
+                self._ledger.hold(
+                    job.wallet_id,
+                    job.price_kopecks or 0,
+                    hold_ref,
+                    ttl_s=self.policy.hold_ttl_s(eta_s),
+                    conn=conn,
+                )
+                return self._jobs.transition(
+                    job.id,
+                    "hold",
+                    JobState.HELD,
+                    conn,
+                    hold_ref=hold_ref,
+                    deadline_s=self.policy.deadline_s(eta_s),
+                )
+
+            job = self._db.in_transaction(hold) or self.get(job_id)
+        if job.state is JobState.HELD:
+            self._enqueue_submit(job)
+            job = self._jobs.transition(job.id, "enqueue", JobState.QUEUED) or self.get(job_id)
+        return job
+
+    def _enqueue_submit(self, job: Job, attempt: int = 0) -> None:
+        name = f"submit-{job.id}" if attempt == 0 else f"submit-{job.id}-r{attempt}"
+        self._queue.enqueue(SUBMIT_TARGET, {"job_id": job.id}, name=name)
+
+    # --- submit_job ---------------------------------------------------------------------
+    def submit(self, job_id: str) -> Job:
+        """Send one job to KIE. RetryLater asks the queue to come back; anything else
+        returned means done (submitted, finished, or permanently failed)."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.state not in (JobState.HELD, JobState.QUEUED):
+            return job  # already submitted, or finished: a duplicate task
+        self._jobs.count_attempt(job.id)
+        entry = get_model(job.model_id)
+        url = callback_url(self.policy.callback_base_url, job.id, self.policy.callback_secret)
+        request = build_request(job.model_id, job.inputs, url)
+        try:
+            if request.endpoint.synchronous:
+                return self.finish(job, self._kie().run_sync(request))
+            task_id = self._kie().create_task(request)
+        except KieRetryable as error:
+            log.warning("KIE busy for job %s: %s", job.id, error, extra={"job_id": job.id})
+            raise RetryLater(str(error), error.retry_after_s) from None
+        except KieConfigError as error:
+            log.critical("KIE refuses our key (%s): fix KIE_API_KEY", error, extra={"alert": True})
+            raise RetryLater(str(error), 60.0) from None
+        except KieOutOfCredits as error:
+            log.critical("KIE account out of credits: %s", error, extra={"alert": True})
+            return self._fail(job, FailureCode.SERVICE_UNAVAILABLE, error.message)
+        except KieRejected as error:
+            return self._fail(
+                job, classify_kie_failure(str(error.code), error.message), error.message
+            )
+        moved = self._jobs.transition(
+            job.id,
+            "submit",
+            JobState.SUBMITTED,
+            kie_task_id=task_id,
+            eta_s=self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s,
+            submitted=True,
+        )
+        if moved is None:
+            self._jobs.record_task_id(job.id, task_id)  # the callback got here first
+            return self.get(job.id)
+        return moved
+
+    # --- kie_callback and the sweeper ---------------------------------------------------
+    def handle_callback(
+        self,
+        job_id: str,
+        body: Mapping[str, Any],
+        *,
+        webhook_timestamp: str | None = None,
+        webhook_signature: str | None = None,
+    ) -> Job:
+        """A callback whose URL signature was already checked. Raises JobNotFound,
+        SignatureError (KIE's webhook signature), MalformedResult, RetryLater."""
+        job = self.get(job_id)
+        if self.policy.kie_webhook_key:
+            verify_kie_webhook(
+                task_id_of(body),
+                webhook_timestamp,
+                webhook_signature,
+                self.policy.kie_webhook_key,
+                now_s=time.time(),
+                window_s=self.policy.kie_webhook_window_s,
+            )
+        status = parse_callback(get_model(job.model_id).family, body)
+        if status.task_id and job.kie_task_id and status.task_id != job.kie_task_id:
+            # A task from an earlier submit attempt whose id we never recorded: it is
+            # still this job's generation, and whichever finishes first wins once.
+            log.warning(
+                "job %s: callback for task %s, recorded %s",
+                job.id,
+                status.task_id,
+                job.kie_task_id,
+                extra={"job_id": job.id},
+            )
+        return self.on_status(job, status)
+
+    def on_status(self, job: Job, status: TaskStatus) -> Job:
+        """A status from a callback: confirmed with KIE before money moves (KIE signs only
+        the task id, never the result)."""
+        if job.state.final:
+            return job
+        if not status.state.final:
+            return self._jobs.transition(job.id, "running", JobState.RUNNING) or self.get(job.id)
+        if status.state is TaskState.SUCCESS and self.policy.confirm_results:
+            task_id = status.task_id or job.kie_task_id
+            if task_id is None:
+                raise RetryLater("a success without a task id cannot be confirmed")
+            confirmed = self.query(job, task_id)
+            if not confirmed.state.final:
+                return job  # KIE itself is not done yet: the sweeper asks again later
+            status = confirmed
+        return self.finish(job, status)
+
+    def query(self, job: Job, task_id: str) -> TaskStatus:
+        entry = get_model(job.model_id)
+        status_path = build_request(job.model_id, job.inputs, None).endpoint.status_path
+        if status_path is None:
+            raise RetryLater(f"{entry.family} has no query endpoint")
+        try:
+            return self._kie().query_task(entry.family, status_path, task_id)
+        except (KieRetryable, KieConfigError) as error:
+            raise RetryLater(str(error), getattr(error, "retry_after_s", None)) from None
+
+    def finish(self, job: Job, status: TaskStatus) -> Job:
+        """Apply a final status once: state and money in one transaction, then delivery."""
+        if status.state is TaskState.SUCCESS:
+            finished = self._succeed(job, status)
+        else:
+            code = classify_kie_failure(status.fail_code, status.fail_message)
+            finished = self._fail(job, code, status.fail_message or "", status)
+        return finished
+
+    def _capture_kopecks(self, job: Job, status: TaskStatus) -> int:
+        """KIE's actual cost at our price, never above the hold (the quote)."""
+        price = job.price_kopecks or 0
+        credits: Decimal | None = status.credits_consumed
+        usage = status.extra
+        if credits is None and usage.get("tokens_out"):
+            credits = usage_credits(
+                job.model_id, job.inputs, int(usage.get("tokens_in", 0)), int(usage["tokens_out"])
+            )
+        if credits is None or credits <= 0:
+            return price
+        return max(100, min(price, kopecks_for(credits, self._pricing)))
+
+    def _succeed(self, job: Job, status: TaskStatus) -> Job:
+        amount = self._capture_kopecks(job, status)
+        result = {"urls": list(status.result_urls), "text": status.text}
+
+        def succeed(conn: PooledConnection) -> Job | None:
+            moved = self._jobs.transition(
+                job.id,
+                "succeed",
+                JobState.SUCCEEDED,
+                conn,
+                result=result,
+                kie_task_id=status.task_id,
+                credits_consumed=status.credits_consumed,
+            )
+            if moved is not None and moved.hold_ref is not None:
+                self._ledger.capture(moved.hold_ref, _refs(job.id)["capture"], amount, conn=conn)
+            return moved
+
+        moved = self._db.in_transaction(succeed)
+        if moved is None:
+            return self.get(job.id)  # finished before: a duplicate or a late callback
+        self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=f"deliver-{job.id}")
+        return moved
+
+    def _fail(
+        self,
+        job: Job,
+        code: FailureCode,
+        message: str,
+        status: TaskStatus | None = None,
+        *,
+        to: JobState = JobState.FAILED,
+    ) -> Job:
+        event = "expire" if to is JobState.EXPIRED else "fail"
+
+        def fail(conn: PooledConnection) -> Job | None:
+            moved = self._jobs.transition(
+                job.id,
+                event,
+                to,
+                conn,
+                error_code=code.value,
+                error_message=message,
+                kie_task_id=status.task_id if status else None,
+            )
+            if moved is not None and moved.hold_ref is not None:
+                self._ledger.release(
+                    moved.hold_ref, _refs(job.id)["release"], code.value, conn=conn
+                )
+            return moved
+
+        moved = self._db.in_transaction(fail)
+        if moved is None:
+            return self.get(job.id)
+        self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=f"deliver-{job.id}")
+        return moved
+
+    # --- sweeper ------------------------------------------------------------------------
+    def sweep(self) -> SweepReport:
+        """One bounded pass: finish late jobs from KIE's own record, expire jobs past their
+        deadline, requeue stuck submissions and deliveries, release expired holds."""
+        report = SweepReport()
+        now = self._db.run("SELECT now()")[0][0]
+        batch = self.policy.sweep_batch
+        for job in self._jobs.late_in_flight(now, batch):
+            self._sweep_late(job, now, report)
+        for job in self._jobs.stuck_before_submit(now, self.policy.resubmit_after_s, batch):
+            if job.deadline_at is not None and job.deadline_at <= now:
+                self._fail(
+                    job,
+                    FailureCode.TIMEOUT,
+                    "not submitted before the deadline",
+                    to=JobState.EXPIRED,
+                )
+                report.expired += 1
+            else:
+                self._enqueue_submit(job, attempt=job.attempts + 1)
+                report.resubmitted += 1
+        for job in self._jobs.stuck_before_delivery(now, self.policy.redeliver_after_s, batch):
+            if job.delivery_attempts < self.policy.redeliver_max:
+                self._jobs.count_delivery(job.id)
+                name = f"deliver-{job.id}-r{job.delivery_attempts + 1}"
+                self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=name)
+                report.redelivered += 1
+        report.holds_expired = len(self._ledger.expire_holds(limit=batch))
+        return report
+
+    def _sweep_late(self, job: Job, now: Any, report: SweepReport) -> None:
+        past_deadline = job.deadline_at is not None and job.deadline_at <= now
+        try:
+            status = self.query(job, job.kie_task_id) if job.kie_task_id else None
+        except RetryLater as error:
+            report.errors.append(f"{job.id}: {error}")
+            status = None
+        if status is not None and status.state.final:
+            self.finish(job, status)
+            report.finished += 1
+        elif past_deadline:
+            self._fail(
+                job, FailureCode.TIMEOUT, "no result before the deadline", to=JobState.EXPIRED
+            )
+            report.expired += 1
+        else:
+            eta_s = get_model(job.model_id).eta_s
+            self._jobs.postpone(job.id, min(max(eta_s / 2, 15.0), 300.0))
+            report.still_running += 1
