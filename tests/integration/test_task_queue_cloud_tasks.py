@@ -62,7 +62,7 @@ def queues(admin: tasks_v2.CloudTasksClient) -> dict[str, str]:
     for queue_id in names.values():
         admin.create_queue(
             parent=f"projects/{PROJECT}/locations/{LOCATION}",
-            queue={"name": admin.queue_path(PROJECT, LOCATION, queue_id)},
+            queue=tasks_v2.Queue(name=admin.queue_path(PROJECT, LOCATION, queue_id)),
         )
     return names
 
