@@ -1,0 +1,156 @@
+"""Callback delivery: a timer thread hands due callbacks to a bounded pool of sender threads.
+
+KIE's retry policy is undocumented for most families, so retries are off by default; every
+attempt, good or bad, is recorded on its task for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from scripts.kie_simulator.state import CallbackRecord
+
+
+def signature(task_id: str, timestamp: str, key: str) -> str:
+    """KIE's webhook signature: base64(HMAC-SHA256(taskId + "." + timestamp, key))."""
+    digest = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    task_id: str
+    url: str
+    body: dict[str, Any]
+    label: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    hmac_key: str | None
+    timeout_s: float
+    retries: int
+    retry_delay_s: float
+
+
+class CallbackDispatcher:
+    def __init__(
+        self,
+        settings: Callable[[], DeliverySettings],
+        record: Callable[[str, CallbackRecord], None],
+        workers: int = 8,
+    ) -> None:
+        self._settings = settings
+        self._record = record
+        self._workers = workers
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._timer: threading.Thread | None = None
+        self._client: httpx.Client | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._client = httpx.Client()
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="kie-sim-callback"
+        )
+        self._timer = threading.Thread(target=self._run_timer, name="kie-sim-timer", daemon=True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._heap.clear()
+            self._wake.notify_all()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    def schedule(self, at: float, delivery: Delivery) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (at, next(self._order), delivery))
+            self._wake.notify()
+
+    def deliver_now(self, delivery: Delivery) -> CallbackRecord:
+        """Send on a pool thread and wait: a callback that beats the create reply."""
+        if self._pool is None:
+            raise RuntimeError("dispatcher not started")
+        future: Future[CallbackRecord] = self._pool.submit(self._send, delivery)
+        return future.result()
+
+    def pending(self) -> int:
+        with self._wake:
+            return len(self._heap)
+
+    def _run_timer(self) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                due, _, delivery = self._heap[0]
+                wait = due - time.time()
+                if wait > 0:
+                    self._wake.wait(timeout=wait)
+                    continue
+                heapq.heappop(self._heap)
+            if self._pool is not None:
+                try:
+                    self._pool.submit(self._send, delivery)
+                except RuntimeError:
+                    return  # the pool shut down under us: the simulator is stopping
+
+    def _send(self, delivery: Delivery) -> CallbackRecord:
+        settings = self._settings()
+        headers = {"Content-Type": "application/json"}
+        if settings.hmac_key:
+            timestamp = str(int(time.time()))
+            headers["X-Webhook-Timestamp"] = timestamp
+            headers["X-Webhook-Signature"] = signature(
+                delivery.task_id, timestamp, settings.hmac_key
+            )
+        status: int | None = None
+        error: str | None = None
+        client = self._client
+        try:
+            if client is None:
+                raise RuntimeError("dispatcher not started")
+            response = client.post(
+                delivery.url,
+                content=json.dumps(delivery.body).encode(),
+                headers=headers,
+                timeout=settings.timeout_s,
+            )
+            status = response.status_code
+        except (httpx.HTTPError, RuntimeError) as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        record = CallbackRecord(delivery.label, time.time(), status, error, delivery.attempt)
+        self._record(delivery.task_id, record)
+        if not record.ok and delivery.attempt <= settings.retries and not self._stopping:
+            retry = Delivery(
+                delivery.task_id, delivery.url, delivery.body, delivery.label, delivery.attempt + 1
+            )
+            self.schedule(time.time() + settings.retry_delay_s, retry)
+        return record
