@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -47,8 +48,13 @@ class HttpTaskQueue:
         delay_s: float = 0.0,
     ) -> bool:
         # Checked here too, so misuse raises the same typed error without a round trip.
-        prepare_task(target, payload, name=name, delay_s=delay_s)
-        request = {"target": target, "payload": payload, "name": name, "delay_s": delay_s}
+        prepared = prepare_task(target, payload, name=name, delay_s=delay_s)
+        request = {
+            "target": prepared.target,
+            "payload": json.loads(prepared.body),  # plain dicts and lists, whatever came in
+            "name": name,  # the server derives the same task id from it
+            "delay_s": prepared.delay_s,
+        }
         # Only a refused connection is retried: the request never left, so a resend
         # cannot create an unnamed task twice.
         retrying = Retrying(

@@ -146,11 +146,26 @@ def check_delay(delay_s: object) -> float:
     return delay
 
 
+def _as_json_container(value: object) -> object:
+    # json.dumps knows dict, list and tuple only; the port promises any Mapping or Sequence.
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray | memoryview):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def encode_payload(payload: object) -> bytes:
     if not isinstance(payload, Mapping):
         raise InvalidPayload(f"payload must be a JSON object, got {type(payload).__name__}")
     try:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        body = json.dumps(
+            payload,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=_as_json_container,
+        )
     except (TypeError, ValueError) as error:
         raise InvalidPayload(f"payload is not JSON: {error}") from None
     encoded = body.encode("utf-8")

@@ -144,3 +144,21 @@ def test_the_port_imports_neither_google_nor_httpx() -> None:
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_app_works_mounted_under_a_prefix_as_local_queue_url_expects() -> None:
+    """The default LOCAL_QUEUE_URL is …/queue: the app must route under a mount point."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.wrappers import Response
+
+    recorder = RecordingTarget()
+    with serve_wsgi(recorder) as target_url:
+        queue = LocalTaskQueue(f"{target_url}/fn")
+        mounted = DispatcherMiddleware(Response("not here", 404), {"/queue": LocalQueueApp(queue)})
+        with serve_wsgi(mounted) as base_url:
+            client = HttpTaskQueue(f"{base_url}/queue/")
+            assert client.enqueue("submit_job", {"job_id": 21}) is True
+            client.close()
+            assert queue.wait_idle(5)
+        queue.close()
+    assert [d.json() for d in recorder.deliveries("/fn/submit_job")] == [{"job_id": 21}]

@@ -6,6 +6,7 @@ import itertools
 import math
 import time
 from collections.abc import Iterator
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from shared.queue import (
     InvalidPayload,
     InvalidTarget,
     InvalidTaskName,
+    JsonValue,
     QueueClosed,
     task_id_for,
 )
@@ -47,12 +49,14 @@ def test_delivers_the_json_payload_with_cloud_tasks_headers(
     recorder, base_url = target
     with make_queue(base_url) as queue:
         enqueued_at = time.time()
-        assert queue.enqueue("submit_job", {"job_id": 7, "text": "привет"}, name="job-7") is True
+        fields: dict[str, JsonValue] = {"job_id": 7, "text": "привет", "ids": (1, 2)}
+        payload = MappingProxyType(fields)
+        assert queue.enqueue("submit_job", payload, name="job-7") is True
         assert queue.wait_idle(5)
         stats = queue.stats()
     [delivery] = recorder.deliveries()
     assert delivery.path == SUBMIT
-    assert delivery.json() == {"job_id": 7, "text": "привет"}
+    assert delivery.json() == {"job_id": 7, "text": "привет", "ids": [1, 2]}
     assert delivery.headers["Content-Type"] == "application/json"
     assert delivery.headers["X-Cloudtasks-Queuename"] == "submit_job"
     assert delivery.headers["X-Cloudtasks-Taskname"] == "job-7"
@@ -220,6 +224,7 @@ def test_worker_pool_bounds_concurrent_dispatches(target: tuple[RecordingTarget,
         (lambda q: q.enqueue("submit_job", {}, delay_s=MAX_DELAY_S + 1), InvalidDelay),
         (lambda q: q.enqueue("submit_job", {"x": {1, 2}}), InvalidPayload),
         (lambda q: q.enqueue("submit_job", {"x": math.inf}), InvalidPayload),
+        (lambda q: q.enqueue("submit_job", {"x": b"bytes"}), InvalidPayload),
         (lambda q: q.enqueue("submit_job", {"x": "a" * MAX_TASK_BYTES}), InvalidPayload),
         (lambda q: q.enqueue("submit_job", ["not", "an", "object"]), InvalidPayload),
     ],
