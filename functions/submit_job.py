@@ -40,6 +40,8 @@ def submit_job(request: Request) -> Response:
     except JobNotFound:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:
-        retry_after = str(int(later.retry_after_s or 10))
-        return {"status": "retry", "reason": str(later)}, 503, {"Retry-After": retry_after}
+        body = {"status": "retry", "reason": str(later)}
+        if later.retry_after_s is None:
+            return body, 503  # the queue's own backoff decides
+        return body, 503, {"Retry-After": str(max(1, round(later.retry_after_s)))}
     return {"status": "done", "job_id": job.id, "state": job.state.value}, 200

@@ -162,7 +162,8 @@ class JobRepository:
     # --- the sweeper's scans (bounded) ---------------------------------------------------
     def late_in_flight(self, now: datetime, limit: int) -> list[Job]:
         return self._scan(
-            "j.state IN ('submitted', 'running') AND j.eta_at <= :now ORDER BY j.eta_at",
+            "j.state IN ('submitted', 'running') AND j.eta_at <= CAST(:now AS timestamptz) "
+            "ORDER BY j.eta_at",
             now,
             limit,
         )
@@ -170,7 +171,8 @@ class JobRepository:
     def stuck_before_submit(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
         return self._scan(
             "j.state IN ('held', 'queued') "
-            f"AND j.updated_at <= :now - interval '{float(older_than_s)} seconds' "
+            "AND j.updated_at <= CAST(:now AS timestamptz) "
+            f"- interval '{float(older_than_s)} seconds' "
             "ORDER BY j.updated_at",
             now,
             limit,
@@ -179,7 +181,8 @@ class JobRepository:
     def stuck_before_delivery(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
         return self._scan(
             "j.state = 'succeeded' "
-            f"AND j.updated_at <= :now - interval '{float(older_than_s)} seconds' "
+            "AND j.updated_at <= CAST(:now AS timestamptz) "
+            f"- interval '{float(older_than_s)} seconds' "
             "ORDER BY j.updated_at",
             now,
             limit,

@@ -27,6 +27,7 @@ from shared.queue.port import TaskQueue
 from shared.registry import (
     PricingSettings,
     build_request,
+    endpoint_for,
     get_model,
     kopecks_for,
     quote,
@@ -268,12 +269,11 @@ class JobService:
         return self.finish(job, status)
 
     def query(self, job: Job, task_id: str) -> TaskStatus:
-        entry = get_model(job.model_id)
-        status_path = build_request(job.model_id, job.inputs, None).endpoint.status_path
-        if status_path is None:
-            raise RetryLater(f"{entry.family} has no query endpoint")
+        endpoint = endpoint_for(job.model_id)
+        if endpoint.status_path is None:
+            raise RetryLater(f"{endpoint.family} has no query endpoint")
         try:
-            return self._kie().query_task(entry.family, status_path, task_id)
+            return self._kie().query_task(endpoint.family, endpoint.status_path, task_id)
         except (KieRetryable, KieConfigError) as error:
             raise RetryLater(str(error), getattr(error, "retry_after_s", None)) from None
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import JsonValue
 
 from shared.registry.errors import ModelDisabledError
-from shared.registry.kie_request import KieRequest, request_for
+from shared.registry.kie_request import KieEndpoint, KieRequest, request_for
 from shared.registry.loader import Registry, load_registry
 from shared.registry.pricing import PricingSettings, credits_for, credits_for_usage, kopecks_for
 from shared.registry.schema import Category, ModelEntry
@@ -88,6 +88,20 @@ def usage_credits(
     """KIE credits a per-token model actually cost, from the usage it reported."""
     entry = _enabled(model_id, registry or load_registry())
     return credits_for_usage(entry, _validate(entry, inputs), tokens_in, tokens_out)
+
+
+def endpoint_for(model_id: str, *, registry: Registry | None = None) -> KieEndpoint:
+    """The model's create and query endpoints (for polling KIE about a task)."""
+    reg = registry or load_registry()
+    entry = get_model(model_id, registry=reg)
+    family = reg.family(entry.family)
+    return KieEndpoint(
+        family=entry.family,
+        method=family.method,
+        path=entry.endpoint or family.path,
+        synchronous=family.synchronous,
+        status_path=entry.status_path or family.status_path,
+    )
 
 
 def build_request(

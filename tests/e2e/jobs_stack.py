@@ -1,0 +1,173 @@
+"""The whole job path on loopback: real Postgres, the KIE simulator, the local task queue
+(Cloud Tasks semantics) and every function served by functions-framework in its own process.
+
+Used by the jobs tests and by scripts/bench_jobs.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from scripts.kie_simulator import KieSimulator
+from shared.adapters.db import Database
+from shared.adapters.embedded_pg import free_port
+from shared.config import load_settings
+from shared.jobs.repository import Job
+from shared.jobs.service import JobPolicy, JobService
+from shared.kie.client import KieClient
+from shared.queue.local import LocalTaskQueue
+from shared.queue.local_app import LocalQueueApp
+from shared.services.ledger import Ledger
+from shared.services.users import open_account
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLBACK_SECRET = "e2e-callback-secret"
+KIE_KEY = "sim-kie-key"
+WEBHOOK_KEY = "e2e-kie-webhook-hmac-key"
+
+
+@dataclass
+class Stack:
+    db: Database
+    database_url: str
+    sim: KieSimulator
+    sim_url: str
+    queue: LocalTaskQueue
+    queue_url: str
+    functions_url: str
+    service: JobService
+    ledger: Ledger
+    kie: KieClient
+
+    def fn(self, name: str) -> str:
+        return f"{self.functions_url}/{name}"
+
+    def new_wallet(self, telegram_id: int, kopecks: int) -> tuple[int, int]:
+        account = open_account(self.db, telegram_id)
+        if kopecks:
+            self.ledger.topup(account.wallet_id, kopecks, f"e2e-funds:{telegram_id}")
+        return account.user_id, account.wallet_id
+
+    def run_job(
+        self, user_id: int, model_id: str, inputs: Mapping[str, Any], *, client_ref: str
+    ) -> Job:
+        job = self.service.create(user_id, model_id, inputs, client_ref=client_ref)
+        return self.service.confirm(job.id)
+
+    def wait_final(self, job_id: str, timeout_s: float = 20.0) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.service.get(job_id)
+            if job.state.final:
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} still {self.service.get(job_id).state}")
+
+    def sweep(self) -> dict[str, Any]:
+        response = httpx.post(self.fn("sweeper"), timeout=30)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def set_sim(self, **knobs: Any) -> None:
+        response = httpx.post(f"{self.sim_url}/_sim/config", json=knobs, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+def function_env(
+    database_url: str, sim_url: str, queue_url: str, functions_url: str, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIE_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        DB_POOL_MAX="4",
+        TASK_QUEUE_BACKEND="local",
+        LOCAL_QUEUE_URL=queue_url,
+        FUNCTIONS_BASE_URL=functions_url,
+        KIE_BASE_URL=sim_url,
+        KIE_UPLOAD_BASE_URL=sim_url,
+        KIE_API_KEY=KIE_KEY,
+        KIE_CALLBACK_URL=f"{functions_url}/kie_callback",
+        CALLBACK_SECRET=CALLBACK_SECRET,
+        JOB_FIRST_POLL_S="1",
+        KIE_WEBHOOK_HMAC_KEY=WEBHOOK_KEY,
+        KIE_TIMEOUT_S="5",
+    )
+    env.update(extra)
+    return env
+
+
+def _serve(app: Any) -> tuple[BaseWSGIServer, str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def _wait_listening(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"functions host exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("functions host did not start")
+
+
+@contextmanager
+def job_stack(db: Database, database_url: str, **sim_knobs: Any) -> Iterator[Stack]:
+    sim = KieSimulator(api_key=KIE_KEY, webhook_hmac_key=WEBHOOK_KEY, **sim_knobs)
+    sim_url = sim.start()
+    port = free_port()
+    functions_url = f"http://127.0.0.1:{port}/fn"
+    queue = LocalTaskQueue(
+        functions_url,
+        workers=8,
+        min_backoff_s=0.05,
+        max_backoff_s=1.0,
+        max_attempts=6,
+        attempt_timeout_s=30,
+    )
+    queue_server, queue_url = _serve(LocalQueueApp(queue))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.functions_host", "--port", str(port)],
+        cwd=ROOT,
+        env=function_env(database_url, sim_url, queue_url, functions_url),
+        stdout=subprocess.DEVNULL,
+    )
+    settings = load_settings(_env_file=None)
+    kie = KieClient(base_url=sim_url, upload_base_url=sim_url, api_key=KIE_KEY, timeout_s=5)
+    ledger = Ledger(db, default_hold_ttl_s=3600)
+    policy = JobPolicy(
+        callback_secret=CALLBACK_SECRET,
+        callback_base_url=f"{functions_url}/kie_callback",
+        kie_webhook_key=WEBHOOK_KEY,
+        first_poll_s=1,
+    )
+    service = JobService(db, ledger, queue, lambda: kie, settings, policy)
+    try:
+        _wait_listening(f"{functions_url}/", process)
+        yield Stack(
+            db, database_url, sim, sim_url, queue, queue_url, functions_url, service, ledger, kie
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        queue.close()
+        queue_server.shutdown()
+        sim.stop()
+        kie.close()

@@ -1,0 +1,381 @@
+"""Generations end to end over HTTP: functions served by functions-framework, the KIE
+simulator on loopback, the local task queue and real Postgres. After every test the
+ledger's invariants must hold."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.jobs.repository import Job
+from shared.jobs.service import JobPolicy, JobService, RetryLater
+from shared.jobs.states import JobState
+from shared.kie.client import KieClient
+from shared.kie.signing import callback_url, kie_webhook_signature
+from shared.registry import build_request, enabled_models, get_model, kopecks_for, quote
+from shared.registry.samples import sample_inputs, sample_media_seconds
+from shared.registry.schema import ModelEntry
+from shared.services.ledger_audit import audit_ledger
+from tests.conftest import DatabaseFactory
+from tests.e2e.jobs_stack import CALLBACK_SECRET, WEBHOOK_KEY, Stack, job_stack
+from tests.ids import new_ref, new_telegram_id
+
+FUNDS = 1_000_000  # 10 000 ₽: enough for any single sample job
+DEFAULT_KNOBS: dict[str, Any] = {
+    "delay_s": 0.05,
+    "failure_rate": 0.0,
+    "duplicate_rate": 0.0,
+    "out_of_order_rate": 0.0,
+    "lost_rate": 0.0,
+    "create_429_rate": 0.0,
+    "create_5xx_rate": 0.0,
+    "balance": 10**9,
+}
+
+
+def one_model_per_family() -> dict[str, ModelEntry]:
+    """The first enabled model of each family whose sample inputs can be priced up front."""
+    chosen: dict[str, ModelEntry] = {}
+    for entry in enabled_models():
+        if entry.family in chosen or sample_media_seconds(entry):
+            continue
+        chosen[entry.family] = entry
+    return chosen
+
+
+FAMILIES = one_model_per_family()
+
+
+@pytest.fixture(scope="module")
+def stack(make_test_database: DatabaseFactory, pg_server_url: str) -> Iterator[Stack]:
+    db = make_test_database(max_size=8)
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    with job_stack(db, url, seed=7, **DEFAULT_KNOBS) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh_knobs_and_audit(stack: Stack) -> Iterator[None]:
+    stack.set_sim(**DEFAULT_KNOBS)
+    yield
+    report = audit_ledger(stack.db)
+    assert report.ok, report.summary()
+
+
+def start(stack: Stack, entry: ModelEntry) -> tuple[Job, int]:
+    user_id, wallet_id = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.run_job(user_id, entry.id, sample_inputs(entry), client_ref=new_ref("tap"))
+    return job, wallet_id
+
+
+def entries_for(stack: Stack, job_id: str) -> list[str]:
+    rows = stack.db.run(
+        "SELECT kind FROM ledger WHERE ref LIKE :prefix ORDER BY id", prefix=f"job:{job_id}:%"
+    )
+    return [row[0] for row in rows]
+
+
+def balance(stack: Stack, wallet_id: int) -> tuple[int, int]:
+    wallet = stack.ledger.balance(wallet_id)
+    return wallet.balance_kopecks, wallet.held_kopecks
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_job_of_each_family_succeeds_and_costs_at_most_its_quote(
+    stack: Stack, family: str
+) -> None:
+    entry = FAMILIES[family]
+    job, wallet = start(stack, entry)
+    assert job.price_kopecks == quote(entry.id, sample_inputs(entry), stack.service._pricing)
+    done = stack.wait_final(job.id)
+    assert done.state is JobState.SUCCEEDED, done.error_message
+    assert done.result is not None
+    assert done.result["urls"] or done.result["text"]
+    charged = FUNDS - balance(stack, wallet)[0]
+    assert 0 < charged <= (job.price_kopecks or 0)
+    if done.credits_consumed is not None:
+        expected = min(
+            job.price_kopecks or 0, kopecks_for(done.credits_consumed, stack.service._pricing)
+        )
+        assert charged == max(100, expected)
+    assert balance(stack, wallet)[1] == 0
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+
+
+@pytest.mark.parametrize("family", sorted(f for f in FAMILIES if f != "chat"))
+def test_a_failed_job_of_each_family_returns_the_money(stack: Stack, family: str) -> None:
+    stack.set_sim(failure_rate=1.0)
+    job, wallet = start(stack, FAMILIES[family])
+    done = stack.wait_final(job.id)
+    assert done.state is JobState.FAILED
+    assert done.error_code and done.error_message
+    assert balance(stack, wallet) == (FUNDS, 0)
+    assert entries_for(stack, job.id) == ["hold", "release"]
+
+
+def test_kie_out_of_credits_fails_the_job_and_releases_the_hold(stack: Stack) -> None:
+    stack.set_sim(balance=0)
+    job, wallet = start(stack, FAMILIES["market"])
+    done = stack.wait_final(job.id)
+    assert (done.state, done.error_code) == (JobState.FAILED, "service_unavailable")
+    assert balance(stack, wallet) == (FUNDS, 0)
+
+
+@pytest.mark.parametrize("knob", ["create_429_rate", "create_5xx_rate"])
+def test_busy_kie_is_retried_through_the_queue_until_it_answers(stack: Stack, knob: str) -> None:
+    stack.set_sim(**{knob: 1.0})
+    job, wallet = start(stack, FAMILIES["market"])
+    time.sleep(1.0)
+    waiting = stack.service.get(job.id)
+    assert waiting.state is JobState.QUEUED
+    assert waiting.attempts >= 2  # the queue came back after each refusal
+    assert balance(stack, wallet) == (FUNDS, job.price_kopecks)  # still held, not charged
+    stack.set_sim(**{knob: 0.0})
+    assert stack.wait_final(job.id).state is JobState.SUCCEEDED
+
+
+def test_a_kie_timeout_leaves_the_job_queued_for_a_retry(stack: Stack) -> None:
+    """KIE accepts the connection and never answers: the submit asks to be retried."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    slow = KieClient(base_url=url, upload_base_url=url, api_key="k", timeout_s=0.5)
+    policy = JobPolicy(callback_secret=CALLBACK_SECRET, callback_base_url=stack.fn("kie_callback"))
+    blocked_queue = _RecordingQueue()
+    service = JobService(
+        stack.db, stack.ledger, blocked_queue, lambda: slow, stack.service._pricing, policy
+    )
+    user_id, wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    entry = FAMILIES["market"]
+    job = service.confirm(
+        service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref()).id
+    )
+    with pytest.raises(RetryLater, match="timeout"):
+        service.submit(job.id)
+    assert service.get(job.id).state is JobState.QUEUED
+    assert balance(stack, wallet) == (FUNDS, job.price_kopecks)
+    silent.close()
+    slow.close()
+    # Time passes and KIE never answers: the sweeper expires the job and returns the money.
+    stack.db.run(
+        "UPDATE jobs SET updated_at = now() - interval '1 hour', deadline_at = now() "
+        "WHERE id = CAST(:id AS uuid)",
+        id=job.id,
+    )
+    stack.sweep()
+    assert stack.service.get(job.id).state is JobState.EXPIRED
+    assert balance(stack, wallet) == (FUNDS, 0)
+
+
+class _RecordingQueue:
+    def __init__(self) -> None:
+        self.tasks: list[tuple[str, str | None]] = []
+
+    def enqueue(
+        self, target: str, payload: Any, *, name: str | None = None, delay_s: float = 0.0
+    ) -> bool:
+        self.tasks.append((target, name))
+        return True
+
+
+def test_duplicate_callbacks_capture_once(stack: Stack) -> None:
+    stack.set_sim(duplicate_rate=1.0)
+    job, wallet = start(stack, FAMILIES["market"])
+    done = stack.wait_final(job.id)
+    time.sleep(0.5)  # let the duplicate arrive
+    assert done.state is JobState.SUCCEEDED
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+    charged = FUNDS - balance(stack, wallet)[0]
+    assert 0 < charged <= (job.price_kopecks or 0)
+
+
+def test_a_lost_callback_is_finished_by_the_sweeper(stack: Stack) -> None:
+    stack.set_sim(lost_rate=1.0)
+    job, wallet = start(stack, FAMILIES["market"])
+    time.sleep(1.5)  # past JOB_FIRST_POLL_S, with no callback
+    assert stack.service.get(job.id).state is JobState.SUBMITTED
+    report = stack.sweep()
+    assert report["finished"] >= 1
+    assert stack.service.get(job.id).state is JobState.SUCCEEDED
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+    assert balance(stack, wallet)[1] == 0
+
+
+def test_a_job_past_its_deadline_expires_and_is_refunded(stack: Stack) -> None:
+    stack.set_sim(delay_s=120.0)  # KIE keeps generating
+    job, wallet = start(stack, FAMILIES["market"])
+    deadline = time.monotonic() + 10
+    while stack.service.get(job.id).state is not JobState.SUBMITTED:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Time passes: the job's first poll and its deadline are now behind us.
+    stack.db.run(
+        "UPDATE jobs SET eta_at = now() - interval '1 second', "
+        "deadline_at = now() - interval '1 second' WHERE id = CAST(:id AS uuid)",
+        id=job.id,
+    )
+    stack.sweep()
+    done = stack.service.get(job.id)
+    assert (done.state, done.error_code) == (JobState.EXPIRED, "timeout")
+    assert balance(stack, wallet) == (FUNDS, 0)
+
+
+def test_a_callback_that_beats_the_recording_of_the_task_id_still_finishes_the_job(
+    stack: Stack,
+) -> None:
+    """KIE answered so fast that its callback arrives while the job is still queued."""
+    entry = FAMILIES["market"]
+    user_id, wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    # Hold without queueing the submission, as if submit_job had not recorded anything yet.
+    stack.service._queue = _RecordingQueue()
+    try:
+        job = stack.service.confirm(job.id)
+    finally:
+        stack.service._queue = stack.queue
+    assert job.state is JobState.QUEUED and job.kie_task_id is None
+    url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
+    task_id = stack.kie.create_task(build_request(entry.id, job.inputs, url))
+    done = stack.wait_final(job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.kie_task_id == task_id
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+    assert 0 < FUNDS - balance(stack, wallet)[0] <= (job.price_kopecks or 0)
+
+
+def test_a_crash_between_kie_accepting_and_recording_does_not_charge_twice(stack: Stack) -> None:
+    """submit_job died after KIE took the task: the queue's retry creates a second KIE task.
+    Both callbacks name the job; the first final one wins once, the other changes nothing."""
+    entry = FAMILIES["market"]
+    user_id, wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    stack.service._queue = _RecordingQueue()  # the first delivery of the task is the lost one
+    try:
+        job = stack.service.confirm(job.id)
+    finally:
+        stack.service._queue = stack.queue
+    url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
+    orphan = stack.kie.create_task(build_request(entry.id, job.inputs, url))  # KIE took it…
+    # …and the process died before recording it. The queue delivers the task again:
+    stack.queue.enqueue("submit_job", {"job_id": job.id}, name=f"submit-{job.id}")
+    done = stack.wait_final(job.id)
+    time.sleep(0.5)  # both callbacks in
+    assert done.state is JobState.SUCCEEDED
+    assert done.kie_task_id is not None
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+    assert FUNDS - balance(stack, wallet)[0] <= (job.price_kopecks or 0)
+    assert orphan  # KIE did run twice: that cost is ours, never the user's
+
+
+def test_double_confirm_holds_and_submits_once(stack: Stack) -> None:
+    entry = FAMILIES["market"]
+    user_id, wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    tap = new_ref("tap")
+    first = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=tap)
+    again = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=tap)
+    assert first.id == again.id
+    for _ in range(3):
+        stack.service.confirm(first.id)
+    done = stack.wait_final(first.id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.attempts == 1
+    assert entries_for(stack, first.id) == ["hold", "capture"]
+    assert 0 < FUNDS - balance(stack, wallet)[0] <= (first.price_kopecks or 0)
+
+
+def forged_cases(stack: Stack, job: Job) -> dict[str, tuple[str, Any, dict[str, str], int]]:
+    good = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
+    body = {
+        "code": 200,
+        "msg": "ok",
+        "data": {
+            "taskId": job.kie_task_id,
+            "state": "success",
+            "resultJson": '{"resultUrls":["https://evil/x"]}',
+        },
+    }
+    now = str(int(time.time()))
+    signed = {
+        "X-Webhook-Timestamp": now,
+        "X-Webhook-Signature": kie_webhook_signature(str(job.kie_task_id), now, WEBHOOK_KEY),
+    }
+    return {
+        "no signature": (stack.fn("kie_callback") + f"?job={job.id}", body, signed, 401),
+        "wrong signature": (good.replace("sig=", "sig=0"), body, signed, 403),
+        "another job's signature": (
+            callback_url(stack.fn("kie_callback"), job.id, "not-our-secret"),
+            body,
+            signed,
+            403,
+        ),
+        "no webhook signature": (good, body, {}, 401),
+        "forged webhook signature": (
+            good,
+            body,
+            {**signed, "X-Webhook-Signature": kie_webhook_signature("x", now, "k")},
+            403,
+        ),
+        "stale webhook timestamp": (
+            good,
+            body,
+            {
+                "X-Webhook-Timestamp": "1000",
+                "X-Webhook-Signature": kie_webhook_signature(
+                    str(job.kie_task_id), "1000", WEBHOOK_KEY
+                ),
+            },
+            401,
+        ),
+        "not JSON": (good, "garbage", signed, 400),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no signature",
+        "wrong signature",
+        "another job's signature",
+        "no webhook signature",
+        "forged webhook signature",
+        "stale webhook timestamp",
+        "not JSON",
+    ],
+)
+def test_a_forged_callback_is_refused_and_changes_nothing(stack: Stack, case: str) -> None:
+    stack.set_sim(delay_s=120.0)  # the real result never comes during the test
+    job, wallet = start(stack, FAMILIES["market"])
+    deadline = time.monotonic() + 10
+    while (job := stack.service.get(job.id)).state is not JobState.SUBMITTED:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    url, body, headers, status = forged_cases(stack, job)[case]
+    before = (job.state, balance(stack, wallet), entries_for(stack, job.id))
+    if isinstance(body, str):
+        response = httpx.post(
+            url, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+    else:
+        response = httpx.post(url, json=body, headers=headers)
+    assert response.status_code == status, response.text
+    after = stack.service.get(job.id)
+    assert (after.state, balance(stack, wallet), entries_for(stack, job.id)) == before
+    # Leave nothing in flight: fail it the honest way (deadline passed).
+    stack.db.run(
+        "UPDATE jobs SET eta_at = now(), deadline_at = now() WHERE id = CAST(:id AS uuid)",
+        id=job.id,
+    )
+    stack.sweep()
+    assert stack.service.get(job.id).state is JobState.EXPIRED
+
+
+def test_models_used_here_cover_every_family(stack: Stack) -> None:
+    families = {get_model(entry.id).family for entry in FAMILIES.values()}
+    assert {"market", "veo", "runway", "suno", "chat"} <= families
