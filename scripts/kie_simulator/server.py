@@ -184,7 +184,10 @@ class KieSimulator:
         self.port = self._server.server_port
         self.dispatcher.start()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kie-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns at once
+            name="kie-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self.base_url
