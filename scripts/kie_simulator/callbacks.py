@@ -7,6 +7,7 @@ attempt, good or bad, is recorded on its task for the tests to inspect.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import heapq
 import hmac
@@ -64,6 +65,9 @@ class CallbackDispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._timer: threading.Thread | None = None
         self._client: httpx.Client | None = None
+        # The last send of each task: a task's callbacks go out one after another, in order.
+        self._chains: dict[str, Future[CallbackRecord]] = {}
+        self._chains_lock = threading.Lock()
 
     def start(self) -> None:
         self._stopping = False
@@ -93,10 +97,32 @@ class CallbackDispatcher:
 
     def deliver_now(self, delivery: Delivery) -> CallbackRecord:
         """Send on a pool thread and wait: a callback that beats the create reply."""
+        return self._submit(delivery).result()
+
+    def _submit(self, delivery: Delivery) -> Future[CallbackRecord]:
         if self._pool is None:
             raise RuntimeError("dispatcher not started")
-        future: Future[CallbackRecord] = self._pool.submit(self._send, delivery)
-        return future.result()
+        with self._chains_lock:
+            previous = self._chains.get(delivery.task_id)
+            # No deadlock: the pool's queue is FIFO, so `previous` is running or done by the
+            # time a worker picks this one up and waits for it.
+            future = self._pool.submit(self._send_after, previous, delivery)
+            self._chains[delivery.task_id] = future
+        future.add_done_callback(lambda done: self._forget(delivery.task_id, done))
+        return future
+
+    def _forget(self, task_id: str, done: Future[CallbackRecord]) -> None:
+        with self._chains_lock:
+            if self._chains.get(task_id) is done:
+                del self._chains[task_id]
+
+    def _send_after(
+        self, previous: Future[CallbackRecord] | None, delivery: Delivery
+    ) -> CallbackRecord:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                previous.result()
+        return self._send(delivery)
 
     def pending(self) -> int:
         with self._wake:
@@ -118,7 +144,7 @@ class CallbackDispatcher:
                 heapq.heappop(self._heap)
             if self._pool is not None:
                 try:
-                    self._pool.submit(self._send, delivery)
+                    self._submit(delivery)
                 except RuntimeError:
                     return  # the pool shut down under us: the simulator is stopping
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -23,8 +24,8 @@ import httpx
 import pytest
 
 from scripts.kie_simulator import KieSimulator
-from scripts.kie_simulator.catalogue import Catalogue, Route
-from shared.registry import build_request, quote_credits
+from scripts.kie_simulator.catalogue import Catalogue, Route, UnsupportedFamilyError
+from shared.registry import Registry, build_request, load_registry, quote_credits
 from shared.registry.samples import sample_inputs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kie" / "callbacks"
@@ -792,3 +793,28 @@ def test_command_line_starts_a_working_simulator() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_suno_stages_keep_their_order_even_with_no_delay(
+    sim: KieSimulator, receiver: Receiver
+) -> None:
+    sim.configure(delay_s=0, duplicate_rate=1.0)
+    route = route_of("suno")
+    ids = [
+        create(sim, route, request_for(route, receiver.url)[1]).json()["data"]["taskId"]
+        for _ in range(3)
+    ]
+    receiver.wait_for(lambda calls: len(calls) >= 12)
+    for task_id in ids:
+        stages = [c.body["data"]["callbackType"] for c in receiver.for_task(task_id)]
+        assert stages == ["text", "first", "complete", "complete"]
+
+
+def test_a_registry_family_the_simulator_lacks_stops_it_at_start() -> None:
+    registry = load_registry()
+    raw = copy.deepcopy(dict(registry.raw))
+    raw["families"]["sora"] = dict(raw["families"]["veo"], path="/api/v1/sora/generate")
+    model = next(m for m in raw["models"] if m["family"] == "veo" and m["enabled"])
+    model["family"] = "sora"
+    with pytest.raises(UnsupportedFamilyError, match="sora"):
+        Catalogue(Registry(raw, registry.source))
