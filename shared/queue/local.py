@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -69,7 +69,7 @@ class _Task:
     attempts: int = 0
     responses: int = 0  # non-5xx responses: what X-CloudTasks-TaskExecutionCount counts
     previous_status: int | None = None
-    order: int = field(default=0)
+    order: int = 0  # tie-break in the heap: equal due times keep enqueue order
 
 
 @dataclass(frozen=True)
