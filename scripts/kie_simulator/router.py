@@ -175,7 +175,7 @@ class SimulatorApp:
         url = body.get("url") if isinstance(body, dict) else None
         if not isinstance(url, str) or not url:
             return envelope(422, "Validation Error - url is required")
-        prefix = f"{self.sim.base_url}/files/"
+        prefix = f"{self.sim.files_base_url}/files/"
         if not url.startswith(prefix) or self.sim.media.resolve(url.removeprefix(prefix)) is None:
             return envelope(422, "Invalid URL (External file URLs are not supported)")
         expires = int(time.time()) + 20 * 60
@@ -226,7 +226,7 @@ class SimulatorApp:
                 "data": {
                     "fileName": name,
                     "filePath": file_path,
-                    "downloadUrl": f"{self.sim.base_url}/files/uploads/{file_path}",
+                    "downloadUrl": f"{self.sim.files_base_url}/files/uploads/{file_path}",
                     "fileSize": len(data),
                     "mimeType": mime,
                     "uploadedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),

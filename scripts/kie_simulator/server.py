@@ -166,9 +166,15 @@ class KieSimulator:
 
     @property
     def base_url(self) -> str:
+        """Where the simulator listens (what start() returns)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def files_base_url(self) -> str:
+        """The base of result, upload and download URLs: public_base_url when set."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        return self.base_url
 
     def start(self) -> str:
         """Bind, serve on a background thread, start the callback senders; the base URL."""
@@ -277,7 +283,7 @@ class KieSimulator:
     def record_of(self, task: Task) -> dict[str, Any]:
         family = ASYNC_FAMILIES[task.handler]
         kind = media_kind(self._entry(task), task.handler)
-        return family.record(task, time.time(), Links(self.base_url, task.task_id), kind)
+        return family.record(task, time.time(), Links(self.files_base_url, task.task_id), kind)
 
     def _entry(self, task: Task) -> ModelEntry | None:
         if task.model_id is None:
@@ -288,7 +294,7 @@ class KieSimulator:
         if task.callback_url is None:
             return
         family = ASYNC_FAMILIES[task.handler]
-        links = Links(self.base_url, task.task_id)
+        links = Links(self.files_base_url, task.task_id)
         kind = media_kind(self._entry(task), task.handler)
         span = task.finish_at - task.created_at
         url = task.callback_url

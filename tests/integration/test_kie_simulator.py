@@ -818,3 +818,54 @@ def test_a_registry_family_the_simulator_lacks_stops_it_at_start() -> None:
     model["family"] = "sora"
     with pytest.raises(UnsupportedFamilyError, match="sora"):
         Catalogue(Registry(raw, registry.source))
+
+
+def failure_seen_by_query(handler: str, record: dict[str, Any]) -> object:
+    """The failure code the family's query record reports (asserting it is a failure)."""
+    if handler == "market":
+        assert record["state"] == "fail" and record["resultJson"] is None
+        return record["failCode"]
+    if handler == "runway":
+        assert record["state"] == "fail" and record["videoInfo"] is None
+        return record["failCode"]
+    if handler in ("veo", "flux_kontext"):
+        assert record["successFlag"] in (2, 3) and record["response"] is None
+    elif handler == "runway_aleph":
+        assert record["successFlag"] == 2 and record["response"] is None
+    elif handler == "gpt4o_image":
+        assert record["successFlag"] == 2
+        assert record["status"] in ("GENERATE_FAILED", "CREATE_TASK_FAILED")
+    elif handler == "midjourney":
+        assert record["successFlag"] == 3 and record["resultInfoJson"] is None
+    elif handler == "suno":
+        assert record["status"] in ("SENSITIVE_WORD_ERROR", "GENERATE_AUDIO_FAILED")
+    else:
+        assert record["status"] in ("SENSITIVE_WORD_ERROR", "GENERATE_LYRICS_FAILED")
+    assert record["errorMessage"]
+    return record["errorCode"]
+
+
+@pytest.mark.parametrize("route", ASYNC_ROUTES, ids=[r.create_path for r in ASYNC_ROUTES])
+def test_family_failure_callback_and_query_agree(
+    sim: KieSimulator, receiver: Receiver, route: Route
+) -> None:
+    sim.configure(failure_rate=1.0)
+    _, body = request_for(route, receiver.url)
+    task_id = create(sim, route, body).json()["data"]["taskId"]
+    receiver.wait_for(lambda calls: len(calls) >= 1)
+    (call,) = receiver.for_task(task_id)
+    assert call.body["code"] != 200 and call.body["msg"]
+    code = failure_seen_by_query(route.handler, query(sim, route, task_id))
+    if route.handler == "market":
+        assert call.body["code"] == 501 and code == call.body["data"]["failCode"]
+    else:
+        assert code == call.body["code"]
+
+
+def test_public_base_url_is_the_base_of_result_urls(sim: KieSimulator, receiver: Receiver) -> None:
+    sim.configure(public_base_url="https://kie-sim.example.test/")
+    route = route_of("veo")
+    task_id = create(sim, route, request_for(route, receiver.url)[1]).json()["data"]["taskId"]
+    receiver.wait_for(lambda calls: len(calls) >= 1)
+    (url,) = receiver.calls[0].body["data"]["info"]["resultUrls"]
+    assert url == f"https://kie-sim.example.test/files/{task_id}/result.mp4"
