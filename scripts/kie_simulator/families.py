@@ -64,6 +64,7 @@ class Links:
 
 class Family:
     name = "base"
+    staged = False  # sends stage callbacks before the final one (Suno)
     reasons: tuple[FailureReason, ...] = (
         FailureReason("500", "Internal Error, Please try again later.", False),
     )
@@ -473,6 +474,7 @@ SUNO_TRACK_SECONDS = 2.0
 
 class SunoFamily(Family):
     name = "suno"
+    staged = True
     reasons = (
         FailureReason(
             "400", "Lyrics contained copyrighted material.", True, "SENSITIVE_WORD_ERROR"

@@ -115,7 +115,8 @@ class SimulatorApp:
             not isinstance(body.get("model"), str) or "input" not in body
         ):
             return envelope(422, "Validation Error - model and input are required")
-        if route.handler == "suno" and not body.get("callBackUrl"):
+        if route.family == "suno" and not body.get("callBackUrl"):
+            # The registry refuses to build a Suno request without one: KIE requires it.
             return envelope(422, "Validation Error - callBackUrl is required")
         draws = self.sim.dice.draw()
         fault = self.sim.create_fault(draws)

@@ -258,7 +258,7 @@ class KieSimulator:
         )
         now = time.time()
         callback_url = body.get(route.callback_field) if route.callback_field else None
-        early = outcome.out_of_order and route.handler != "suno" and bool(callback_url)
+        early = outcome.out_of_order and not family.staged and bool(callback_url)
         task = Task(
             task_id=f"{draws.task_bits:032x}",
             family=route.family,
@@ -270,7 +270,7 @@ class KieSimulator:
             callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
             credits=credits,
             created_at=now,
-            # Out of order outside Suno: the task is done before KIE even answers createTask.
+            # Out of order without stages: the task is done before KIE even answers createTask.
             finish_at=now if early else now + self.delay_s,
             outcome=outcome,
         )
