@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -51,8 +52,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--only", help="comma-separated function names (default: all)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes (gunicorn) instead of one process"
+    )
     options = parser.parse_args()
     names = options.only.split(",") if options.only else FUNCTIONS
+    if options.workers > 1:
+        # Several instances, as the cloud would run; gunicorn ships with functions-framework.
+        factory = f"scripts.functions_host:build_app({tuple(names)!r})"
+        bind = f"127.0.0.1:{options.port}"
+        gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--threads", "8"]
+        os.execv(sys.executable, [*gunicorn, "--workers", str(options.workers), factory])  # noqa: S606
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", options.port, build_app(names), threaded=True)

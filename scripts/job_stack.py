@@ -1,7 +1,7 @@
 """The whole job path on loopback: real Postgres, the KIE simulator, the local task queue
 (Cloud Tasks semantics) and every function served by functions-framework in its own process.
 
-Used by the jobs tests and by scripts/bench_jobs.py.
+Used by the jobs tests (tests/e2e/test_jobs.py) and by scripts/bench_jobs.py.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from shared.queue.local_app import LocalQueueApp
 from shared.services.ledger import Ledger
 from shared.services.users import open_account
 
-ROOT = Path(__file__).resolve().parents[2]
-CALLBACK_SECRET = "e2e-callback-secret"
+ROOT = Path(__file__).resolve().parents[1]
+CALLBACK_SECRET = "e2e-callback-secret"  # noqa: S105 - local test stack only
 KIE_KEY = "sim-kie-key"
 WEBHOOK_KEY = "e2e-kie-webhook-hmac-key"
 
@@ -42,7 +42,7 @@ WEBHOOK_KEY = "e2e-kie-webhook-hmac-key"
 class Stack:
     db: Database
     database_url: str
-    sim: KieSimulator
+    sim: KieSimulator | None  # None when the simulator runs in its own process
     sim_url: str
     queue: LocalTaskQueue
     queue_url: str
@@ -119,32 +119,69 @@ def _wait_listening(url: str, process: subprocess.Popen[bytes], timeout_s: float
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"functions host exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             httpx.get(url, timeout=1)
             return
         except httpx.TransportError:
             time.sleep(0.1)
-    raise RuntimeError("functions host did not start")
+    raise RuntimeError(f"{process.args!r} did not start listening")
 
 
 @contextmanager
-def job_stack(db: Database, database_url: str, **sim_knobs: Any) -> Iterator[Stack]:
-    sim = KieSimulator(api_key=KIE_KEY, webhook_hmac_key=WEBHOOK_KEY, **sim_knobs)
-    sim_url = sim.start()
+def job_stack(
+    db: Database,
+    database_url: str,
+    *,
+    queue_workers: int = 8,
+    queue_max_attempts: int = 6,
+    function_workers: int = 1,
+    sim_in_process: bool = True,
+    **sim_knobs: Any,
+) -> Iterator[Stack]:
+    sim: KieSimulator | None = None
+    sim_process: subprocess.Popen[bytes] | None = None
+    if sim_in_process:
+        sim = KieSimulator(api_key=KIE_KEY, webhook_hmac_key=WEBHOOK_KEY, **sim_knobs)
+        sim_url = sim.start()
+    else:
+        # Its own process and GIL, as KIE is another machine: our processes' share stays ours.
+        sim_port = free_port()
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in sim_knobs.items()]
+        sim_process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scripts.kie_simulator",
+                "--port",
+                str(sim_port),
+                f"--api-key={KIE_KEY}",
+                f"--webhook-hmac-key={WEBHOOK_KEY}",
+                *flags,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        _wait_listening(f"{sim_url}/_sim/config", sim_process)
     port = free_port()
     functions_url = f"http://127.0.0.1:{port}/fn"
     queue = LocalTaskQueue(
         functions_url,
-        workers=8,
+        workers=queue_workers,
         min_backoff_s=0.05,
         max_backoff_s=1.0,
-        max_attempts=6,
+        max_attempts=queue_max_attempts,
         attempt_timeout_s=30,
     )
     queue_server, queue_url = _serve(LocalQueueApp(queue))
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.functions_host", "--port", str(port)],
+        [
+            sys.executable,
+            *("-m", "scripts.functions_host", "--port", str(port)),
+            *("--workers", str(function_workers)),
+        ],
         cwd=ROOT,
         env=function_env(database_url, sim_url, queue_url, functions_url),
         stdout=subprocess.DEVNULL,
@@ -169,5 +206,9 @@ def job_stack(db: Database, database_url: str, **sim_knobs: Any) -> Iterator[Sta
         process.wait(timeout=10)
         queue.close()
         queue_server.shutdown()
-        sim.stop()
+        if sim is not None:
+            sim.stop()
+        if sim_process is not None:
+            sim_process.terminate()
+            sim_process.wait(timeout=10)
         kie.close()

@@ -14,17 +14,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 from pg8000.native import Connection as Connection  # re-exported: the type callers hold
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
 
 T = TypeVar("T")
 
@@ -179,6 +176,15 @@ class Database:
             self._slots.release()
 
     def _retrying(self, also: Callable[[BaseException], bool] | None = None) -> Retrying:
+        # Imported on the first retry only: tenacity costs a cold start ~50 ms, and the
+        # happy path never needs it.
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
         def should_retry(error: BaseException) -> bool:
             return is_retryable(error) or (also is not None and also(error))
 

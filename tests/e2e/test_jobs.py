@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.job_stack import CALLBACK_SECRET, WEBHOOK_KEY, Stack, job_stack
 from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService, RetryLater
 from shared.jobs.states import JobState
@@ -21,7 +22,6 @@ from shared.registry.samples import sample_inputs, sample_media_seconds
 from shared.registry.schema import ModelEntry
 from shared.services.ledger_audit import audit_ledger
 from tests.conftest import DatabaseFactory
-from tests.e2e.jobs_stack import CALLBACK_SECRET, WEBHOOK_KEY, Stack, job_stack
 from tests.ids import new_ref, new_telegram_id
 
 FUNDS = 1_000_000  # 10 000 ₽: enough for any single sample job

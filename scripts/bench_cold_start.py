@@ -1,0 +1,125 @@
+"""Cold start of the job functions: process start → first response, as Cloud Functions sees it.
+
+    python -m scripts.bench_cold_start [--runs 5]
+
+Each run starts `functions-framework --target NAME` (the same CLI the platform
+runs) in a fresh process and times it until its first real answer: submit_job
+for a job that does not exist (a database round trip), kie_callback with a
+valid URL signature for an unknown job (a database round trip). A bare echo
+function under the same CLI is the floor. Goal: under 0.8 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from shared.adapters.db import Database, parse_database_url
+from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.migrate import migrate
+from shared.kie.signing import callback_url
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "cold-start-secret"  # noqa: S105 - a throwaway value for a local run
+ECHO = (
+    "import functions_framework\n\n\n"
+    "@functions_framework.http\ndef echo(request):\n    return 'ok'\n"
+)
+
+
+def first_response_s(
+    target: str, source: Path, env: dict[str, str], request: Callable[[str], httpx.Response]
+) -> tuple[float, int]:
+    port = free_port()
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "functions_framework", "--target", target, "--source", str(source)),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while time.monotonic() - began < 30:
+            try:
+                response = request(f"http://127.0.0.1:{port}")
+                return time.monotonic() - began, response.status_code
+            except httpx.TransportError:
+                time.sleep(0.01)
+        raise RuntimeError(f"{target} did not answer within 30 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=5)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kie-cold-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port(), fast=True)
+        with server.running():
+            migrate(Database(parse_database_url(server.url)))
+            echo = Path(tmp) / "echo.py"
+            echo.write_text(ECHO)
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("KIE_")},
+                "DATABASE_URL": server.url,
+                "CALLBACK_SECRET": SECRET,
+                "KIE_API_KEY": "unused",
+                "LOCAL_QUEUE_URL": "http://127.0.0.1:9/queue",
+            }
+            unknown = str(uuid.uuid4())
+            cases: dict[str, tuple[str, Path, Callable[[str], httpx.Response]]] = {
+                "echo (floor)": ("echo", echo, lambda base: httpx.get(base, timeout=10)),
+                "submit_job": (
+                    "submit_job",
+                    ROOT / "functions" / "submit_job.py",
+                    lambda base: httpx.post(base, json={"job_id": unknown}, timeout=10),
+                ),
+                "kie_callback": (
+                    "kie_callback",
+                    ROOT / "functions" / "kie_callback.py",
+                    lambda base: httpx.post(
+                        callback_url(base, unknown, SECRET), json={"code": 200}, timeout=10
+                    ),
+                ),
+            }
+            results: dict[str, list[float]] = {}
+            for name, (target, source, request) in cases.items():
+                for _ in range(options.runs):
+                    seconds, status = first_response_s(target, source, env, request)
+                    results.setdefault(name, []).append(seconds)
+                print(
+                    f"{name:14s} first response (HTTP {status}): "
+                    f"median {statistics.median(results[name]):.2f} s, "
+                    f"max {max(results[name]):.2f} s over {options.runs} fresh processes",
+                    flush=True,
+                )
+            floor = statistics.median(results["echo (floor)"])
+            for name in ("submit_job", "kie_callback"):
+                ours = statistics.median(results[name])
+                verdict = "OK" if ours < 0.8 else "over"
+                print(
+                    f"{name}: {ours:.2f} s ({ours - floor:+.2f} s over the floor); "
+                    f"goal < 0.8 s: {verdict}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
