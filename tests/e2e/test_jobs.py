@@ -379,3 +379,13 @@ def test_a_forged_callback_is_refused_and_changes_nothing(stack: Stack, case: st
 def test_models_used_here_cover_every_family(stack: Stack) -> None:
     families = {get_model(entry.id).family for entry in FAMILIES.values()}
     assert {"market", "veo", "runway", "suno", "chat"} <= families
+
+
+def test_a_refused_chat_job_returns_the_money(stack: Stack) -> None:
+    """Chat answers inside submit_job; a refusal there fails the job and releases the hold."""
+    stack.set_sim(balance=0)
+    job, wallet = start(stack, FAMILIES["chat"])
+    done = stack.wait_final(job.id)
+    assert (done.state, done.error_code) == (JobState.FAILED, "service_unavailable")
+    assert balance(stack, wallet) == (FUNDS, 0)
+    assert entries_for(stack, job.id) == ["hold", "release"]
