@@ -175,8 +175,9 @@ def main() -> int:
                 db,
                 server.url,
                 queue_workers=16,
-                # deliver_result is not built yet (its 404s die after 2 tries, not 6)
-                queue_max_attempts=2,
+                # deliver_result is not built yet: one 404 per delivery, not a retry storm
+                # (the simulator here injects no 429/5xx, so submissions need no retries)
+                queue_max_attempts=1,
                 function_workers=options.function_workers,
                 sim_in_process=False,
                 delay_s=0.0,

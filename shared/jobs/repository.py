@@ -138,10 +138,18 @@ class JobRepository:
             task=task_id,
         )
 
-    def count_attempt(self, job_id: str) -> None:
-        self._db.run(
-            "UPDATE jobs SET attempts = attempts + 1 WHERE id = CAST(:id AS uuid)", id=job_id
+    def claim_for_submit(self, job_id: str) -> Job | None:
+        """Count a submission attempt when the job is still waiting for one (the attempt is
+        recorded before KIE is called); None when it is not."""
+        rows = self._db.run(
+            f"""WITH claimed AS (
+                    UPDATE jobs SET attempts = attempts + 1
+                     WHERE id = CAST(:id AS uuid) AND state IN ('held', 'queued')
+                    RETURNING *)
+                SELECT {_COLUMNS} FROM claimed j JOIN wallets w ON w.user_id = j.user_id""",
+            id=job_id,
         )
+        return _job(rows[0]) if rows else None
 
     def postpone(self, job_id: str, seconds: float) -> None:
         """The next time the sweeper should ask KIE about this job."""

@@ -178,12 +178,9 @@ class JobService:
     def submit(self, job_id: str) -> Job:
         """Send one job to KIE. RetryLater asks the queue to come back; anything else
         returned means done (submitted, finished, or permanently failed)."""
-        job = self._jobs.get(job_id)
+        job = self._jobs.claim_for_submit(job_id)
         if job is None:
-            raise JobNotFound(job_id)
-        if job.state not in (JobState.HELD, JobState.QUEUED):
-            return job  # already submitted, or finished: a duplicate task
-        self._jobs.count_attempt(job.id)
+            return self.get(job_id)  # already submitted or finished (a duplicate task), or unknown
         entry = get_model(job.model_id)
         url = callback_url(self.policy.callback_base_url, job.id, self.policy.callback_secret)
         request = build_request(job.model_id, job.inputs, url)

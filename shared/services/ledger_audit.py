@@ -57,6 +57,16 @@ CHECKS: dict[str, str] = {
                       coalesce(sum(e.amount), 0))
           FROM holds h LEFT JOIN ledger e ON e.hold_id = h.id AND e.kind = 'refund'
          GROUP BY h.id HAVING h.refunded <> coalesce(sum(e.amount), 0)""",
+    "references resolve": """
+        SELECT format('entry %s (%s) points at a missing wallet or hold', e.id, e.ref)
+          FROM ledger e
+         WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = e.wallet_id)
+            OR (e.hold_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.id = e.hold_id
+                                                      AND h.wallet_id = e.wallet_id))
+        UNION ALL
+        SELECT format('hold %s (%s) belongs to a missing wallet', h.id, h.ref)
+          FROM holds h WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = h.wallet_id)""",
     "final jobs hold nothing": """
         SELECT format('job %s is %s but hold %s is still open', j.id, j.state, h.ref)
           FROM jobs j JOIN holds h ON h.ref = j.hold_ref

@@ -28,6 +28,7 @@ from shared.domain.ledger import (
 )
 from shared.services.ledger import Ledger
 from shared.services.users import Account
+from tests.conftest import DatabaseFactory
 from tests.ids import new_ref
 
 pytestmark = pytest.mark.usefixtures("audited")
@@ -352,3 +353,33 @@ def test_the_database_itself_refuses_negative_available(
         db.run("UPDATE wallets SET held = 101 WHERE id = :w", w=account.wallet_id)
     assert sqlstate(refused.value) == "23514"  # check_violation
     assert ledger.balance(account.wallet_id).held_kopecks == 0
+
+
+def test_wallets_and_holds_are_never_deleted(
+    ledger: Ledger, account: Account, db: Database
+) -> None:
+    funded(ledger, account, 500)
+    hold = ledger.hold(account.wallet_id, 100, new_ref("hold"))
+    for statement, key in (
+        ("DELETE FROM holds WHERE id = :id", hold.hold_id),
+        ("DELETE FROM wallets WHERE id = :id", account.wallet_id),
+    ):
+        with pytest.raises(DatabaseError) as refused:
+            db.run(statement, id=key)
+        assert sqlstate(refused.value) == "LD009"
+    assert ledger.balance(account.wallet_id).held_kopecks == 100
+
+
+def test_the_audit_finds_an_entry_that_points_nowhere(make_test_database: DatabaseFactory) -> None:
+    from shared.services.ledger_audit import audit_ledger
+
+    fresh = make_test_database()
+    fresh.run(
+        "INSERT INTO ledger (wallet_id, kind, ref, amount, balance_delta, held_delta, "
+        "balance_after, held_after, params) VALUES (424242, 'topup', 'stray', 5, 5, 0, 5, 0, 'x')"
+    )
+    report = audit_ledger(fresh)
+    assert not report.ok
+    assert report.violations["references resolve"] == [
+        "entry 1 (stray) points at a missing wallet or hold"
+    ]
