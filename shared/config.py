@@ -116,6 +116,24 @@ class Settings(BaseSettings):
         "submission, instead of the model's typical duration plus a minute.",
     )
 
+    # --- Telegram -------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="The bot's token from @BotFather."
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -.",
+        pattern=r"^[A-Za-z0-9_-]{1,256}$",
+    )
+    telegram_api_base: str = Field(
+        default="https://api.telegram.org",
+        description="Bot API server; the local emulator in the sandbox and tests.",
+    )
+    fsm_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    update_attempts_max: int = Field(
+        default=3, ge=1, le=20, description="A failing update is dropped after this many tries."
+    )
+
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
