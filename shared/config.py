@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     )
     telegram_webhook_secret: SecretStr | None = Field(
         default=None,
-        description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -.",
+        description="Telegram sends it in X-Telegram-Bot-Api-Secret-Token.",
     )
     telegram_api_base: str = Field(
         default="https://api.telegram.org",
