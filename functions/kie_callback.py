@@ -10,7 +10,7 @@ from __future__ import annotations
 import functions_framework
 from flask import Request
 
-from shared.bootstrap import get_job_service
+from shared.bootstrap import get_job_service, observe
 from shared.config import get_settings
 from shared.jobs.service import JobNotFound, RetryLater
 from shared.kie.results import MalformedResult
@@ -21,6 +21,7 @@ Response = tuple[dict[str, object], int]
 
 @functions_framework.http
 def kie_callback(request: Request) -> Response:
+    observe(request.headers.get("X-Cloud-Trace-Context"))
     try:
         job_id = verify_job_signature(
             request.args.get("job"),

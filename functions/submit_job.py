@@ -13,8 +13,9 @@ from collections.abc import Mapping
 import functions_framework
 from flask import Request
 
-from shared.bootstrap import get_job_service
+from shared.bootstrap import get_job_service, observe
 from shared.jobs.service import JobNotFound, RetryLater
+from shared.observability import metrics
 
 log = logging.getLogger("kie_studio.submit_job")
 Response = tuple[Mapping[str, object], int] | tuple[Mapping[str, object], int, Mapping[str, str]]
@@ -31,6 +32,7 @@ def job_id_of(request: Request) -> str | None:
 
 @functions_framework.http
 def submit_job(request: Request) -> Response:
+    observe(request.headers.get("X-Cloud-Trace-Context"))
     job_id = job_id_of(request)
     if job_id is None:
         log.error("submit_job: a task without a valid job_id was dropped")
@@ -40,6 +42,7 @@ def submit_job(request: Request) -> Response:
     except JobNotFound:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:
+        metrics.emit(metrics.QUEUE_RETRY, target="submit_job", job_id=job_id)
         body = {"status": "retry", "reason": str(later)}
         if later.retry_after_s is None:
             return body, 503  # the queue's own backoff decides

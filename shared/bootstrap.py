@@ -12,12 +12,21 @@ from typing import TYPE_CHECKING
 from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.config import Settings, get_settings
+from shared.observability.logs import configure_logging, set_trace
 from shared.services.ledger import Ledger
 
 if TYPE_CHECKING:
     from shared.jobs.service import JobService
     from shared.kie.client import KieClient
     from shared.queue.port import TaskQueue
+
+
+def observe(trace_header: str | None) -> None:
+    """Per request: JSON logs on stdout (set up once) and this request's trace
+    (the value of X-Cloud-Trace-Context)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    set_trace(trace_header, settings.gcp_project)
 
 
 def local_postgres(settings: Settings) -> EmbeddedPostgres:

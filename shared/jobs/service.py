@@ -23,6 +23,7 @@ from shared.kie.client import KieClient
 from shared.kie.errors import KieConfigError, KieOutOfCredits, KieRejected, KieRetryable
 from shared.kie.results import TaskState, TaskStatus, parse_callback, task_id_of
 from shared.kie.signing import callback_url, verify_kie_webhook
+from shared.observability import metrics
 from shared.queue.port import TaskQueue
 from shared.registry import (
     PricingSettings,
@@ -189,15 +190,19 @@ class JobService:
                 return self.finish(job, self._kie().run_sync(request))
             task_id = self._kie().create_task(request)
         except KieRetryable as error:
+            metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="create")
             log.warning("KIE busy for job %s: %s", job.id, error, extra={"job_id": job.id})
             raise RetryLater(str(error), error.retry_after_s) from None
         except KieConfigError as error:
+            metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="create")
             log.critical("KIE refuses our key (%s): fix KIE_API_KEY", error, extra={"alert": True})
             raise RetryLater(str(error), 60.0) from None
         except KieOutOfCredits as error:
+            metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="create")
             log.critical("KIE account out of credits: %s", error, extra={"alert": True})
             return self._fail(job, FailureCode.SERVICE_UNAVAILABLE, error.message)
         except KieRejected as error:
+            metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="create")
             return self._fail(
                 job, classify_kie_failure(str(error.code), error.message), error.message
             )
@@ -272,6 +277,7 @@ class JobService:
         try:
             return self._kie().query_task(endpoint.family, endpoint.status_path, task_id)
         except (KieRetryable, KieConfigError) as error:
+            metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="query")
             raise RetryLater(str(error), getattr(error, "retry_after_s", None)) from None
 
     def finish(self, job: Job, status: TaskStatus) -> Job:
@@ -317,6 +323,13 @@ class JobService:
         moved = self._db.in_transaction(succeed)
         if moved is None:
             return self.get(job.id)  # finished before: a duplicate or a late callback
+        metrics.emit(
+            metrics.JOB_STATE,
+            state=moved.state.value,
+            model_id=moved.model_id,
+            job_id=moved.id,
+            user_id=moved.user_id,
+        )
         self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=f"deliver-{job.id}")
         return moved
 
@@ -350,6 +363,14 @@ class JobService:
         moved = self._db.in_transaction(fail)
         if moved is None:
             return self.get(job.id)
+        metrics.emit(
+            metrics.JOB_STATE,
+            state=moved.state.value,
+            model_id=moved.model_id,
+            error_code=code.value,
+            job_id=moved.id,
+            user_id=moved.user_id,
+        )
         self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=f"deliver-{job.id}")
         return moved
 
@@ -381,6 +402,10 @@ class JobService:
                 self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=name)
                 report.redelivered += 1
         report.holds_expired = len(self._ledger.expire_holds(limit=batch))
+        balance, held, wallets = self._db.run(
+            "SELECT coalesce(sum(balance), 0), coalesce(sum(held), 0), count(*) FROM wallets"
+        )[0]
+        metrics.emit(metrics.WALLET_TOTALS, int(balance), held_kopecks=int(held), wallets=wallets)
         return report
 
     def _sweep_late(self, job: Job, now: Any, report: SweepReport) -> None:

@@ -1,0 +1,1 @@
+"""Logs and metrics in the shape Google Cloud Logging reads from stdout."""
