@@ -1,0 +1,1 @@
+"""One router per area; shared/bot/dispatcher.py includes them in order."""

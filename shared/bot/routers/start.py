@@ -1,0 +1,46 @@
+"""/start: open the account, keep the deep-link payload, greet in the user's language."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import Message
+
+from shared.adapters.db import Database
+from shared.bot.i18n import I18n, locale_for
+from shared.bot.payloads import Promo, Referral, parse_start_payload
+from shared.bot.users import start_user
+
+
+async def on_start(message: Message, command: CommandObject, db: Database, i18n: I18n) -> None:
+    user = message.from_user
+    if user is None:  # a channel or anonymous admin: no one to open an account for
+        return
+    locale = locale_for(user.language_code)
+    payload = parse_start_payload(command.args)
+    started = await asyncio.to_thread(
+        start_user,
+        db,
+        user.id,
+        locale=locale,
+        username=user.username,
+        first_name=user.first_name,
+        payload=payload,
+    )
+    key = "start.greeting" if started.created else "start.greeting_back"
+    lines = [i18n.get(key, locale, name=user.first_name)]
+    if isinstance(payload, Referral):
+        lines.append(i18n.get("start.referral", locale))
+    elif isinstance(payload, Promo):
+        lines.append(i18n.get("start.promo", locale, code=payload.code))
+    await message.answer("\n\n".join(lines))
+
+
+def start_router() -> Router:
+    # A fresh Router per call: aiogram attaches a router to one parent only, and
+    # tests build several dispatchers in one process.
+    router = Router(name="start")
+    router.message.register(on_start, CommandStart())
+    return router
