@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080/fn",
         description="Where queue targets live: a task for `submit_job` goes to {base}/submit_job.",
     )
-    task_queue_backend: Literal["local", "cloud_tasks"] = "local"
+    task_queue_backend: Literal["local", "cloud_tasks", "sqs"] = "local"
     local_queue_url: str = Field(
         default="http://127.0.0.1:8080/queue", description="The sandbox's local task queue."
     )
@@ -86,6 +86,29 @@ class Settings(BaseSettings):
     )
     cloud_tasks_emulator_host: str | None = Field(
         default=None, description="host:port of a Cloud Tasks emulator (local tests only)."
+    )
+
+    sqs_queue_url_submit: str | None = Field(default=None, description="AWS: submit_job's queue.")
+    sqs_queue_url_deliver: str | None = Field(
+        default=None, description="AWS: deliver_result's queue."
+    )
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = Field(
+        default=None, description="An S3/SQS-compatible endpoint (moto, MinIO) instead of AWS."
+    )
+
+    # --- Object storage (S3 API: AWS S3, GCS interoperability, Yandex, MinIO) --
+    object_store_bucket: str | None = None
+    object_store_endpoint_url: str | None = Field(
+        default=None, description="e.g. https://storage.googleapis.com for GCS interoperability."
+    )
+    object_store_region: str | None = None
+    object_store_access_key_id: SecretStr | None = Field(
+        default=None, description="HMAC key id; unset: the platform's own credentials."
+    )
+    object_store_secret_access_key: SecretStr | None = None
+    result_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024, description="Largest result file archived."
     )
 
     # --- KIE ----------------------------------------------------------------

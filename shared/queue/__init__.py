@@ -53,6 +53,10 @@ def task_queue_from_settings(settings: Settings) -> TaskQueue:
         from shared.queue.cloud_tasks import CloudTasksQueue
 
         return CloudTasksQueue.from_settings(settings)
+    if settings.task_queue_backend == "sqs":
+        from shared.queue.sqs import SqsTaskQueue
+
+        return SqsTaskQueue.from_settings(settings)
     from shared.queue.http import HttpTaskQueue
 
     return HttpTaskQueue.from_settings(settings)

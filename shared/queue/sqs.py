@@ -1,0 +1,126 @@
+"""TaskQueue on Amazon SQS, and the Lambda side of it (partial batch failures).
+
+One standard queue per target (submit_job, deliver_result). SQS delivers at
+least once and has no named-task dedupe for standard queues, so the task name
+travels in the message and the handlers stay idempotent (they are: every job
+transition is conditional, every money move keyed). A delay above SQS's 15
+minutes is refused, not silently shortened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from shared.queue.port import (
+    EnqueueFailed,
+    InvalidDelay,
+    JsonValue,
+    QueueNotConfigured,
+    UnknownTarget,
+    prepare_task,
+)
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+SQS_MAX_DELAY_S = 900
+log = logging.getLogger("kie_studio.queue.sqs")
+
+
+class SqsTaskQueue:
+    def __init__(
+        self,
+        queue_urls: Mapping[str, str],
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        self._queue_urls = dict(queue_urls)
+        if client is None:
+            import boto3  # here, not at import: ~0.3 s of cold start
+
+            client = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
+        self._sqs = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqsTaskQueue:
+        urls = {
+            "submit_job": settings.sqs_queue_url_submit,
+            "deliver_result": settings.sqs_queue_url_deliver,
+        }
+        missing = [target for target, url in urls.items() if not url]
+        if missing:
+            raise QueueNotConfigured(f"SQS queue URL missing for {', '.join(missing)}")
+        return cls(
+            {t: u for t, u in urls.items() if u},
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+        )
+
+    def enqueue(
+        self,
+        target: str,
+        payload: Mapping[str, JsonValue],
+        *,
+        name: str | None = None,
+        delay_s: float = 0.0,
+    ) -> bool:
+        task = prepare_task(target, payload, name=name, delay_s=delay_s)
+        url = self._queue_urls.get(task.target)
+        if url is None:
+            raise UnknownTarget(f"no SQS queue for target {task.target!r}")
+        if task.delay_s > SQS_MAX_DELAY_S:
+            raise InvalidDelay(f"SQS delays at most {SQS_MAX_DELAY_S} s, asked {task.delay_s}")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        attributes = {"target": {"DataType": "String", "StringValue": task.target}}
+        if task.task_id:
+            attributes["task_name"] = {"DataType": "String", "StringValue": task.task_id}
+        try:
+            self._sqs.send_message(
+                QueueUrl=url,
+                MessageBody=task.body.decode(),
+                DelaySeconds=int(task.delay_s),
+                MessageAttributes=attributes,
+            )
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            raise EnqueueFailed(f"SQS {code}: {error}", retryable="Throttl" in code) from None
+        except BotoCoreError as error:
+            raise EnqueueFailed(f"SQS unreachable: {error}", retryable=True) from None
+        return True
+
+
+def handle_sqs_batch(
+    event: Mapping[str, Any], handle: Callable[[dict[str, Any]], bool]
+) -> dict[str, list[dict[str, str]]]:
+    """Run `handle(payload)` for each SQS record of a Lambda event.
+
+    `handle` returns True when the task is done (or can never be done) and False
+    to have it retried; a record whose body is not a JSON object is dropped with
+    an error log (retrying cannot fix it). The answer is Lambda's partial batch
+    response: only the failed records return to the queue.
+    """
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records", []):
+        message_id = str(record.get("messageId", ""))
+        try:
+            payload = json.loads(record.get("body") or "")
+        except json.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            log.error("dropped an SQS message that is not a JSON object", extra={"id": message_id})
+            continue
+        try:
+            done = handle(payload)
+        except Exception:
+            # Any failure of one task must not fail its batch-mates: retry only this record.
+            log.exception("task failed", extra={"sqs_message_id": message_id})
+            done = False
+        if not done:
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

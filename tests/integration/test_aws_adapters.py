@@ -1,0 +1,246 @@
+"""The AWS adapters against moto (in-process and server mode): S3 archive and SQS tasks,
+including a Lambda batch with a duplicate message and a failing record."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from shared.adapters.embedded_pg import free_port
+from shared.queue.port import InvalidDelay, UnknownTarget
+from shared.queue.sqs import SqsTaskQueue, handle_sqs_batch
+from shared.storage.archive import ResultTooLarge, archive_results
+from shared.storage.s3 import S3ObjectStore
+from tests.conftest import DatabaseFactory
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2048
+BUCKET = "studio-results"
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dummy credentials: moto checks none, and nothing here may reach real AWS.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+
+
+@pytest.fixture(scope="module")
+def file_server() -> Iterator[str]:
+    """Serves result files as KIE's file host would: /small.png and a /huge.mp4 that lies."""
+
+    @Request.application
+    def app(request: Request) -> Response:
+        if request.path == "/small.png":
+            return Response(PNG, content_type="image/png")
+        if request.path == "/huge.mp4":
+            return Response(b"\x00" * 200_000, content_type="video/mp4")
+        return Response("missing", status=404)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
+    server.start()
+    yield f"http://127.0.0.1:{server._port}"
+    server.stop()
+
+
+def test_archive_puts_once_and_a_presigned_link_serves_the_file(
+    moto_server: str, file_server: str
+) -> None:
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    store = S3ObjectStore(BUCKET, endpoint_url=moto_server, region="eu-central-1")
+    with httpx.Client() as http:
+        [first] = archive_results(
+            store, http, "job-1", [f"{file_server}/small.png"], max_bytes=10**6
+        )
+        [again] = archive_results(
+            store, http, "job-1", [f"{file_server}/small.png"], max_bytes=10**6
+        )
+        assert first.key == again.key == "results/job-1/0.png"
+        assert (first.size_bytes, first.content_type) == (len(PNG), "image/png")
+        link = store.presigned_get(first.key, expires_s=600)
+        assert httpx.get(link).content == PNG  # "send again" after KIE's link expired
+    listed = boto3.client("s3", endpoint_url=moto_server).list_objects_v2(Bucket=BUCKET)
+    assert [item["Key"] for item in listed["Contents"]] == ["results/job-1/0.png"]
+
+
+def test_a_result_over_the_limit_is_refused_and_not_stored(file_server: str) -> None:
+    with mock_aws():
+        boto3.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        store = S3ObjectStore(BUCKET, region="eu-central-1")
+        with httpx.Client() as http, pytest.raises(ResultTooLarge):
+            archive_results(store, http, "job-2", [f"{file_server}/huge.mp4"], max_bytes=100_000)
+        assert store.head("results/job-2/0.mp4") is None
+
+
+@pytest.fixture
+def queues() -> Iterator[tuple[Any, dict[str, str]]]:
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        urls = {
+            target: sqs.create_queue(QueueName=f"studio-{target}")["QueueUrl"]
+            for target in ("submit_job", "deliver_result")
+        }
+        yield sqs, urls
+
+
+def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+    return [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "eventSource": "aws:sqs",
+        }
+        for m in messages
+    ]
+
+
+def test_sqs_tasks_with_a_duplicate_and_a_failing_record(
+    queues: tuple[Any, dict[str, str]],
+) -> None:
+    sqs, urls = queues
+    queue = SqsTaskQueue(urls, client=sqs)
+    assert queue.enqueue("submit_job", {"job_id": "a"}, name="submit-a")
+    assert queue.enqueue("submit_job", {"job_id": "a"}, name="submit-a")  # SQS keeps both
+    assert queue.enqueue("submit_job", {"job_id": "broken"}, name="submit-broken")
+    records = receive(sqs, urls["submit_job"])
+    assert len(records) == 3
+    done: set[str] = set()
+    calls: list[str] = []
+
+    def handle(payload: dict[str, Any]) -> bool:
+        calls.append(payload["job_id"])
+        if payload["job_id"] == "broken":
+            raise RuntimeError("this task's handler fails")
+        done.add(payload["job_id"])  # idempotent: the duplicate changes nothing
+        return True
+
+    answer = handle_sqs_batch({"Records": records}, handle)
+    broken = [r["messageId"] for r in records if json.loads(r["body"])["job_id"] == "broken"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": broken[0]}]}
+    assert sorted(calls) == ["a", "a", "broken"] and done == {"a"}
+
+
+def test_a_body_that_is_not_json_is_dropped_not_retried() -> None:
+    answer = handle_sqs_batch(
+        {"Records": [{"messageId": "m1", "body": "{not json"}]}, lambda _: False
+    )
+    assert answer == {"batchItemFailures": []}
+
+
+def test_sqs_refuses_what_it_cannot_do(queues: tuple[Any, dict[str, str]]) -> None:
+    sqs, urls = queues
+    queue = SqsTaskQueue(urls, client=sqs)
+    with pytest.raises(InvalidDelay):
+        queue.enqueue("submit_job", {"job_id": "a"}, delay_s=901)
+    with pytest.raises(UnknownTarget):
+        queue.enqueue("sweeper", {})
+    queue.enqueue("deliver_result", {"job_id": "b"}, delay_s=3)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=urls["deliver_result"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_the_lambda_submit_handler_drives_jobs_from_an_sqs_batch(
+    queues: tuple[Any, dict[str, str]],
+    make_test_database: DatabaseFactory,
+    pg_server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQS → functions.aws_sqs.submit_job → KIE (simulator): a duplicate message submits
+    once, and a record whose job KIE keeps refusing (429) is the only one sent back."""
+    from functions import aws_sqs
+    from scripts.kie_simulator import KieSimulator
+    from shared import bootstrap, config
+    from shared.jobs.states import JobState
+    from shared.registry import enabled_models
+    from shared.registry.samples import sample_inputs
+    from shared.services.ledger import Ledger
+    from shared.services.users import open_account
+
+    sqs, urls = queues
+    db = make_test_database()
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    sim = KieSimulator(api_key="k", delay_s=60)
+    sim_url = sim.start()
+    for name, value in {
+        "DATABASE_URL": url,
+        "KIE_API_KEY": "k",
+        "KIE_BASE_URL": sim_url,
+        "TASK_QUEUE_BACKEND": "sqs",
+        "SQS_QUEUE_URL_SUBMIT": urls["submit_job"],
+        "SQS_QUEUE_URL_DELIVER": urls["deliver_result"],
+        "AWS_REGION": "eu-central-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for cached in (
+        config.get_settings,
+        bootstrap.get_database,
+        bootstrap.get_ledger,
+        bootstrap.get_task_queue,
+        bootstrap.get_kie_client,
+        bootstrap.get_job_service,
+    ):
+        cached.cache_clear()
+    try:
+        service = bootstrap.get_job_service()
+        account = open_account(db, 555)
+        Ledger(db, default_hold_ttl_s=3600).topup(account.wallet_id, 10**7, "aws-funds")
+        entry = next(m for m in enabled_models() if m.family == "market")
+        ok = service.confirm(
+            service.create(account.user_id, entry.id, sample_inputs(entry), client_ref="aws-1").id
+        )
+        records = receive(sqs, urls["submit_job"])  # confirm enqueued it on SQS
+        assert [json.loads(r["body"]) for r in records] == [{"job_id": ok.id}]
+        duplicate = {**records[0], "messageId": "duplicate-delivery"}
+        answer = aws_sqs.submit_job({"Records": [records[0], duplicate]}, None)
+        assert answer == {"batchItemFailures": []}
+        submitted = service.get(ok.id)
+        assert (submitted.state, submitted.attempts) == (JobState.SUBMITTED, 1)
+        busy = service.confirm(
+            service.create(account.user_id, entry.id, sample_inputs(entry), client_ref="aws-2").id
+        )
+        sim.configure(create_429_rate=1.0)
+        event = {"Records": receive(sqs, urls["submit_job"])}
+        answer = aws_sqs.submit_job(event, None)
+        assert answer == {
+            "batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]
+        }
+        assert service.get(busy.id).state is JobState.QUEUED
+    finally:
+        sim.stop()
+        for cached in (
+            config.get_settings,
+            bootstrap.get_database,
+            bootstrap.get_ledger,
+            bootstrap.get_task_queue,
+            bootstrap.get_kie_client,
+            bootstrap.get_job_service,
+        ):
+            cached.cache_clear()
