@@ -147,23 +147,20 @@ def job_stack(
     else:
         # Its own process and GIL, as KIE is another machine: our processes' share stays ours.
         sim_port = free_port()
-        flags = [f"--{k.replace('_', '-')}={v}" for k, v in sim_knobs.items()]
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        knobs = {"api_key": KIE_KEY, "webhook_hmac_key": WEBHOOK_KEY, **sim_knobs}
+        arguments = ", ".join([repr(sim_url), *(f"{k}={v!r}" for k, v in knobs.items())])
+        factory = f"scripts.kie_simulator.server:gunicorn_app({arguments})"
         sim_process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "scripts.kie_simulator",
-                "--port",
-                str(sim_port),
-                f"--api-key={KIE_KEY}",
-                f"--webhook-hmac-key={WEBHOOK_KEY}",
-                *flags,
+                *("-m", "gunicorn", "--bind", f"127.0.0.1:{sim_port}"),
+                *("--workers", "1", "--threads", "16", factory),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        sim_url = f"http://127.0.0.1:{sim_port}"
         _wait_listening(f"{sim_url}/_sim/config", sim_process)
     port = free_port()
     functions_url = f"http://127.0.0.1:{port}/fn"

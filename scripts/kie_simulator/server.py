@@ -319,3 +319,15 @@ class KieSimulator:
                 self.dispatcher.schedule(
                     follow_up + FOLLOW_UP_GAP_S, Delivery(task.task_id, url, body, label)
                 )
+
+
+def gunicorn_app(public_base_url: str, **knobs: Any) -> SimulatorApp:
+    """The simulator as a WSGI app for gunicorn (one worker, many threads): unlike Werkzeug's
+    development server, gunicorn keeps connections alive, which a benchmark needs.
+
+        gunicorn -w 1 --threads 16 -b 127.0.0.1:P \\
+            "scripts.kie_simulator.server:gunicorn_app('http://127.0.0.1:P', delay_s=0)"
+    """
+    simulator = KieSimulator(public_base_url=public_base_url, **knobs)
+    simulator.dispatcher.start()
+    return SimulatorApp(simulator)
