@@ -30,6 +30,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
@@ -128,9 +129,10 @@ class TelegramWebhook:
             return _reply(503, "in flight", **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)})
         if claim.outcome is Claim.GIVE_UP:
             return _reply(200, "dropped after repeated failures")
+        handled = False
         try:
             if supported:
-                asyncio.run(self._feed(bot, update))
+                handled = asyncio.run(self._feed(bot, update))
         except Exception as error:  # any handler failure is one failed attempt
             log.exception("update %s failed (attempt %s)", update.update_id, claim.attempts)
             after = self._updates.mark_failed(update.update_id, f"{type(error).__name__}: {error}")
@@ -138,8 +140,12 @@ class TelegramWebhook:
                 return _reply(500, "failed, will retry")
             return _reply(200, "dropped after repeated failures")
         self._updates.mark_done(update.update_id)
-        return _reply(200, "handled" if supported else "ignored")
+        return _reply(200, "handled" if handled else "ignored")
 
-    async def _feed(self, bot: Bot, update: Update) -> None:
+    async def _feed(self, bot: Bot, update: Update) -> bool:
+        """True when a handler took the update; kinds no router handles are ignored."""
         async with bot.context(auto_close=True):
-            await asyncio.wait_for(self._dispatcher.feed_update(bot, update), self._timeout_s)
+            result = await asyncio.wait_for(
+                self._dispatcher.feed_update(bot, update), self._timeout_s
+            )
+        return result is not UNHANDLED

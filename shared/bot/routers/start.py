@@ -6,6 +6,7 @@ import asyncio
 
 from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from shared.adapters.db import Database
@@ -14,7 +15,11 @@ from shared.bot.payloads import Promo, Referral, parse_start_payload
 from shared.bot.users import start_user
 
 
-async def on_start(message: Message, command: CommandObject, db: Database, i18n: I18n) -> None:
+async def on_start(
+    message: Message, command: CommandObject, state: FSMContext, db: Database, i18n: I18n
+) -> None:
+    # /start is the way out of any screen: a half-filled wizard is dropped.
+    await state.clear()
     user = message.from_user
     if user is None:  # a channel or anonymous admin: no one to open an account for
         return
