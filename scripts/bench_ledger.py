@@ -59,6 +59,46 @@ def init_pgbench(params: ConnectParams, clients: int) -> None:
     )
 
 
+# One command per line: pgbench's prepared mode miscounts parameters across lines.
+LEDGER_SCRIPT = (
+    "\\set r random(1, 2000000000)\n"
+    "\\set wallet :wallet_base + :client_id\n"
+    "SELECT * FROM ledger_hold(:wallet, 4800, 'pgb:' || :client_id || ':' || :r, 3600);\n"
+    "SELECT * FROM ledger_capture('pgb:' || :client_id || ':' || :r, 3900, "
+    "'pgb:' || :client_id || ':' || :r || '-capture');\n"
+)
+
+
+def run_pgbench_ledger(
+    params: ConnectParams, first_wallet: int, clients: int, seconds: int
+) -> float:
+    """The same two ledger calls driven by pgbench (a C client): the database's own cost of a
+    ledger operation, without our Python client. Operations/s (two per pgbench transaction)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(LEDGER_SCRIPT)
+    try:
+        result = subprocess.run(
+            [
+                str(pg_binary("pgbench")),
+                *("-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2))),
+                *("-T", str(seconds), "-D", f"wallet_base={first_wallet}", "-f", script.name),
+                *_pgbench_connection(params),
+                params.database,
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        Path(script.name).unlink()
+    if result.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{result.stdout[-500:]}\n{result.stderr[-1500:]}")
+    match = re.search(r"tps = ([\d.]+)", result.stdout)
+    if not match:
+        raise RuntimeError(f"pgbench printed no tps:\n{result.stdout}\n{result.stderr}")
+    return 2 * float(match.group(1))
+
+
 def run_pgbench(params: ConnectParams, clients: int, seconds: int) -> float:
     common = _pgbench_connection(params)
     result = subprocess.run(
@@ -150,6 +190,7 @@ def bench(server_params: ConnectParams, clients: int, seconds: int, rounds: int)
     ledger_params = replace(server_params, database=ledger_db)
     tps_rounds: list[float] = []
     ops_rounds: list[float] = []
+    sql_rounds: list[float] = []
     latencies: list[float] = []
     try:
         init_pgbench(tpcb_params, clients)
@@ -160,9 +201,11 @@ def bench(server_params: ConnectParams, clients: int, seconds: int, rounds: int)
             ops, round_latencies = run_ledger(ledger_params, wallets, seconds)
             ops_rounds.append(ops)
             latencies.extend(round_latencies)
+            sql_rounds.append(run_pgbench_ledger(ledger_params, min(wallets), clients, seconds))
             print(
                 f"  round {number}: TPC-B {tps_rounds[-1]:8.1f} tps, "
-                f"ledger {ops:8.1f} ops/s, ratio {ops / tps_rounds[-1]:.2f}",
+                f"ledger {ops:8.1f} ops/s (ratio {ops / tps_rounds[-1]:.2f}), "
+                f"ledger SQL via pgbench {sql_rounds[-1]:8.1f} ops/s",
                 flush=True,
             )
         audit_db = Database(ledger_params, max_size=1)
@@ -173,11 +216,16 @@ def bench(server_params: ConnectParams, clients: int, seconds: int, rounds: int)
         admin.run(f'DROP DATABASE IF EXISTS "{ledger_db}" WITH (FORCE)')
         admin.close()
     tps, ops = statistics.fmean(tps_rounds), statistics.fmean(ops_rounds)
+    sql_ops = statistics.fmean(sql_rounds)
     latencies.sort()
     print()
     print(f"TPC-B transactions/s:   {tps:10.1f}")
     print(f"ledger operations/s:    {ops:10.1f}  (hold and capture, each one operation)")
     print(f"ratio ledger / TPC-B:   {ops / tps:10.2f}  (goal ≥ 1.0)")
+    print(
+        f"ledger SQL alone:       {sql_ops:10.1f} ops/s via pgbench, "
+        f"{sql_ops / tps:.2f} × TPC-B (the database's cost, without our Python client)"
+    )
     print(
         f"ledger latency ms:      p50 {statistics.median(latencies):.2f}, "
         f"p99 {percentile(latencies, 0.99):.2f}  over {len(latencies)} operations"
