@@ -152,6 +152,9 @@ class Settings(BaseSettings):
         default="https://api.telegram.org",
         description="Bot API server; the local emulator in the sandbox and tests.",
     )
+    telegram_webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL of the telegram_webhook function."
+    )
     fsm_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     update_attempts_max: int = Field(
         default=3, ge=1, le=20, description="A failing update is dropped after this many tries."
