@@ -6,7 +6,6 @@ answered its updates (or until they are queued for getUpdates) before it returns
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -183,7 +182,9 @@ class UserActions:
             file_id = sizes[-1].file_id
         else:
             stored = self.files.put(chosen, incoming, from_bot=False)
-            content = {chosen: media_json(chosen, stored, attributes or {}, None)}
+            self.api.attach_thumbnail(stored, from_bot=False)
+            thumbnail = self.api.thumbnails.get(stored.file_id)
+            content = {chosen: media_json(chosen, stored, attributes or {}, thumbnail)}
             file_id = stored.file_id
         if caption:
             content["caption"] = caption
@@ -383,7 +384,3 @@ def _message_view(message: StoredMessage, files_url: str, files: FileStore) -> d
         if service in content:
             view[service] = content[service]
     return view
-
-
-def random_user_id() -> int:
-    return 5_000_000_000 + secrets.randbelow(10**9)

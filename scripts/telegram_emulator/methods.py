@@ -386,16 +386,22 @@ class BotApi:
                 self.photo_sizes[size.file_id] = sizes
             return sizes
         stored = self.files.put(kind, incoming, from_bot=True)
-        if kind == "video" or (kind == "document" and stored.mime_type.startswith("image/")):
-            width, height = (180, 320) if kind == "video" else (320, 320)
+        self.attach_thumbnail(stored, from_bot=True)
+        return [stored]
+
+    def attach_thumbnail(self, stored: StoredFile, *, from_bot: bool) -> None:
+        """The server makes a thumbnail for videos and image documents (sent or received)."""
+        if stored.kind == "video" or (
+            stored.kind == "document" and stored.mime_type.startswith("image/")
+        ):
+            width, height = (180, 320) if stored.kind == "video" else (320, 320)
             self.thumbnails[stored.file_id] = self.files.put(
                 "thumbnail",
                 IncomingFile(tiny_png(width, height), None, "image/png"),
-                from_bot=True,
+                from_bot=from_bot,
                 width=width,
                 height=height,
             )
-        return [stored]
 
     def _by_file_id(self, kind: str, file_id: str) -> list[StoredFile]:
         stored = self.files.get(file_id)
