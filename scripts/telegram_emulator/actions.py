@@ -252,7 +252,9 @@ class UserActions:
             query.id, chat, invoice["currency"], invoice["total_amount"], payload_text, order_info
         )
         first = self.bus.publish(user_id, "pre_checkout_query", pre_checkout, wait=True)
-        answered = query.answered.wait(timeout=self.knobs.pre_checkout_timeout_s)
+        # The 10 s run from when the query was sent, not from when the webhook answered.
+        remaining = self.knobs.pre_checkout_timeout_s - (time.time() - query.created_at)
+        answered = query.answered.wait(timeout=max(remaining, 0.0))
         result: dict[str, Any] = {
             "pre_checkout_query_id": query.id,
             "pre_checkout": delivery_json(first),
@@ -316,6 +318,17 @@ class UserActions:
         return delivery_json(self.bus.publish(user_id, "my_chat_member", payload, wait=True))
 
     # --- reading --------------------------------------------------------------------------
+
+    def users(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [
+                {
+                    **chat.profile.user_json(),
+                    "blocked": chat.blocked,
+                    "messages": len(chat.messages),
+                }
+                for chat in self.state.chats.values()
+            ]
 
     def chat_view(self, user_id: int, files_url: str) -> dict[str, Any]:
         chat = self._existing(user_id)

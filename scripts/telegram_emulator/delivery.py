@@ -70,6 +70,26 @@ class WebhookSettings:
     secret_token: str | None
     max_connections: int
     allowed_updates: tuple[str, ...] | None
+    # max_connections: at most this many requests to the webhook at once, across chats.
+    connections: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(40), compare=False
+    )
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        secret_token: str | None,
+        max_connections: int,
+        allowed_updates: tuple[str, ...] | None,
+    ) -> WebhookSettings:
+        return cls(
+            url,
+            secret_token,
+            max_connections,
+            allowed_updates,
+            threading.BoundedSemaphore(max_connections),
+        )
 
 
 @dataclass(frozen=True)
@@ -184,7 +204,8 @@ class UpdateBus:
                 if attempt > 2:
                     # The server retries at once, then waits 2, 4, 8 … s (scaled here).
                     time.sleep(policy.first_delay_s * 2 ** (attempt - 3))
-                status, error = self._post(webhook.url, body, headers, policy.timeout_s)
+                with webhook.connections:
+                    status, error = self._post(webhook.url, body, headers, policy.timeout_s)
                 record.attempts.append(DeliveryAttempt(attempt, time.time(), status, error))
                 if status is not None and 200 <= status < 300:
                     record.delivered = True

@@ -133,12 +133,10 @@ class BotApi:
             allowed_updates = previous.allowed_updates  # omitted: the previous setting stays
         else:
             allowed_updates = tuple(allowed) if allowed else None
-        settings = WebhookSettings(
-            url=url,
-            secret_token=secret,
-            max_connections=params.integer("max_connections") or 40,
-            allowed_updates=allowed_updates,
-        )
+        max_connections = params.integer("max_connections") or 40
+        if not 1 <= max_connections <= 100:
+            raise errors.bad_request("Bad Request: invalid max_connections specified")
+        settings = WebhookSettings.create(url, secret, max_connections, allowed_updates)
         if params.flag("drop_pending_updates"):
             self.bus.drop_pending()
         self.bus.webhook = settings

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from scripts.telegram_emulator import errors
@@ -69,7 +70,10 @@ class EmulatorApp:
             if (request.content_length or 0) > REQUEST_BODY_MAX:
                 _drain(request)
                 raise BotApiError(413, errors.ENTITY_TOO_LARGE)
-            params = Params.from_request(request)
+            try:
+                params = Params.from_request(request)
+            except RequestEntityTooLarge:
+                raise BotApiError(413, errors.ENTITY_TOO_LARGE) from None
             answer = handler(params)
         except BotApiError as error:
             self._record(method, params, error)

@@ -44,6 +44,8 @@ class UserApi:
         if path == "/calls" and request.method == "GET":
             calls = [call.as_json() for call in self.emulator.calls()]
             return json_response({"calls": calls})
+        if path == "/users" and request.method == "GET":
+            return json_response({"users": actions.users()})
         if path == "/updates" and request.method == "GET":
             return json_response({"updates": self.emulator.bus.summaries()})
         file_match = _FILE_PATH.match(path)

@@ -217,7 +217,7 @@ def add_anna(emulator: TelegramEmulator) -> None:
 
 
 def user_api(emulator: TelegramEmulator, path: str, **kwargs: Any) -> httpx.Response:
-    method = "GET" if path.endswith("/chat") or path in ("/calls", "/updates") else "POST"
+    method = "GET" if path.endswith("/chat") or path in ("/calls", "/updates", "/users") else "POST"
     return HTTP.request(method, f"{emulator.user_api_url}{path}", **kwargs)
 
 
@@ -605,6 +605,10 @@ def test_user_api_delivers_real_updates_to_the_webhook(
             await bot.send_message(6418327705, "still there?")
 
     run_with_bot(emulator, after_block)
+    # Writing again restarts the bot: first the unblock, then the message.
+    user_api(emulator, f"{user}/send", json={"text": "/start"})
+    assert_like_fixture(receiver.updates[-2].body, "my_chat_member_unblocked")
+    assert_like_fixture(receiver.updates[-1].body, "message_start")
     update_ids = [r.body["update_id"] for r in receiver.updates]
     assert update_ids == sorted(update_ids) and len(set(update_ids)) == len(update_ids)
     assert receiver.refused_secrets == 0
@@ -613,7 +617,6 @@ def test_user_api_delivers_real_updates_to_the_webhook(
 def test_failed_webhook_answers_are_retried_then_dropped(
     emulator: TelegramEmulator, receiver: Receiver, receiver_url: str
 ) -> None:
-    emulator.actions.bus.webhook = None
     HTTP.post(
         f"{emulator.base_url}/bot{emulator.token}/setWebhook",
         data={"url": f"{receiver_url}/hook", "secret_token": SECRET},
@@ -794,3 +797,50 @@ def test_download_needs_the_token(emulator: TelegramEmulator) -> None:
     bad = HTTP.get(f"{emulator.base_url}/file/bot1:other/{path.file_path}")
     assert bad.status_code == 401
     assert io.BytesIO(good.content).read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_chats_updates_arrive_one_at_a_time_in_order(
+    emulator: TelegramEmulator, receiver: Receiver, receiver_url: str
+) -> None:
+    HTTP.post(
+        f"{emulator.base_url}/bot{emulator.token}/setWebhook",
+        json={"url": f"{receiver_url}/hook", "secret_token": SECRET},
+    )
+    busy: dict[int, int] = {}
+    overlaps: list[int] = []
+    lock = threading.Lock()
+
+    def slow_bot(update: dict[str, Any]) -> None:
+        chat_id = update["message"]["chat"]["id"]
+        with lock:
+            busy[chat_id] = busy.get(chat_id, 0) + 1
+            if busy[chat_id] > 1:
+                overlaps.append(chat_id)
+        time.sleep(0.03)
+        with lock:
+            busy[chat_id] -= 1
+
+    receiver.on_update = slow_bot
+    threads = [
+        threading.Thread(
+            target=user_api,
+            args=(emulator, f"/users/{600 + n % 2}/send"),
+            kwargs={"json": {"text": f"m{n}"}},
+        )
+        for n in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.005)  # start order = update order, so the check below is meaningful
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    for chat_id in (600, 601):
+        ids = [
+            b["update_id"]
+            for b in receiver.of_kind("message")
+            if b["message"]["chat"]["id"] == chat_id
+        ]
+        assert len(ids) == 4 and ids == sorted(ids)
+    users = {u["id"]: u for u in user_api(emulator, "/users").json()["users"]}
+    assert users[600]["messages"] == 4 and users[601]["first_name"] == "User 601"
