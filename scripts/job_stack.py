@@ -21,6 +21,7 @@ import httpx
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from scripts.kie_simulator import KieSimulator
+from scripts.telegram_emulator import TelegramEmulator
 from shared.adapters.db import Database
 from shared.adapters.embedded_pg import free_port
 from shared.config import load_settings
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CALLBACK_SECRET = "e2e-callback-secret"  # noqa: S105 - local test stack only
 KIE_KEY = "sim-kie-key"
 WEBHOOK_KEY = "e2e-kie-webhook-hmac-key"
+BOT_TOKEN = "7903518264:AAHxQ9c2-vZ1kP0rT4m8Yb3nW6sLe5dUf7g"  # noqa: S105 - the emulator's
 
 
 @dataclass
@@ -50,12 +52,14 @@ class Stack:
     service: JobService
     ledger: Ledger
     kie: KieClient
+    telegram: TelegramEmulator
 
     def fn(self, name: str) -> str:
         return f"{self.functions_url}/{name}"
 
     def new_wallet(self, telegram_id: int, kopecks: int) -> tuple[int, int]:
         account = open_account(self.db, telegram_id)
+        self.telegram.add_user(telegram_id, "Анна", language_code="ru")
         if kopecks:
             self.ledger.topup(account.wallet_id, kopecks, f"e2e-funds:{telegram_id}")
         return account.user_id, account.wallet_id
@@ -87,9 +91,18 @@ class Stack:
 
 
 def function_env(
-    database_url: str, sim_url: str, queue_url: str, functions_url: str, **extra: str
+    database_url: str,
+    sim_url: str,
+    queue_url: str,
+    functions_url: str,
+    telegram_url: str,
+    **extra: str,
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIE_", "DATABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KIE_", "DATABASE_", "TELEGRAM_", "OBJECT_STORE_"))
+    }
     env.update(
         DATABASE_URL=database_url,
         DB_POOL_MAX="4",
@@ -104,6 +117,8 @@ def function_env(
         JOB_FIRST_POLL_S="1",
         KIE_WEBHOOK_HMAC_KEY=WEBHOOK_KEY,
         KIE_TIMEOUT_S="5",
+        TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+        TELEGRAM_API_BASE=telegram_url,
     )
     env.update(extra)
     return env
@@ -173,6 +188,8 @@ def job_stack(
         attempt_timeout_s=30,
     )
     queue_server, queue_url = _serve(LocalQueueApp(queue))
+    telegram = TelegramEmulator(token=BOT_TOKEN)
+    telegram_url = telegram.start()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -180,7 +197,7 @@ def job_stack(
             *("--workers", str(function_workers)),
         ],
         cwd=ROOT,
-        env=function_env(database_url, sim_url, queue_url, functions_url),
+        env=function_env(database_url, sim_url, queue_url, functions_url, telegram_url),
         stdout=subprocess.DEVNULL,
     )
     settings = load_settings(_env_file=None)
@@ -196,13 +213,24 @@ def job_stack(
     try:
         _wait_listening(f"{functions_url}/", process)
         yield Stack(
-            db, database_url, sim, sim_url, queue, queue_url, functions_url, service, ledger, kie
+            db,
+            database_url,
+            sim,
+            sim_url,
+            queue,
+            queue_url,
+            functions_url,
+            service,
+            ledger,
+            kie,
+            telegram,
         )
     finally:
         process.terminate()
         process.wait(timeout=10)
         queue.close()
         queue_server.shutdown()
+        telegram.stop()
         if sim is not None:
             sim.stop()
         if sim_process is not None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from scripts.job_stack import CALLBACK_SECRET, WEBHOOK_KEY, Stack, job_stack
+from shared.domain.money import format_rubles
 from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService, RetryLater
 from shared.jobs.states import JobState
@@ -25,6 +26,7 @@ from tests.conftest import DatabaseFactory
 from tests.ids import new_ref, new_telegram_id
 
 FUNDS = 1_000_000  # 10 000 ₽: enough for any single sample job
+SUCCESS = (JobState.SUCCEEDED, JobState.DELIVERED)
 DEFAULT_KNOBS: dict[str, Any] = {
     "delay_s": 0.05,
     "failure_rate": 0.0,
@@ -79,6 +81,20 @@ def entries_for(stack: Stack, job_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def wait_state(stack: Stack, job_id: str, state: JobState, timeout_s: float = 20.0) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while (job := stack.service.get(job_id)).state is not state:
+        assert time.monotonic() < deadline, f"job {job_id} is {job.state}, not {state}"
+        time.sleep(0.05)
+    return job
+
+
+def chat_of(stack: Stack, job: Job) -> list[dict[str, Any]]:
+    telegram_id = stack.db.run("SELECT telegram_id FROM users WHERE id = :u", u=job.user_id)[0][0]
+    messages: list[dict[str, Any]] = stack.telegram.chat(telegram_id)["messages"]
+    return messages
+
+
 def balance(stack: Stack, wallet_id: int) -> tuple[int, int]:
     wallet = stack.ledger.balance(wallet_id)
     return wallet.balance_kopecks, wallet.held_kopecks
@@ -92,9 +108,27 @@ def test_a_job_of_each_family_succeeds_and_costs_at_most_its_quote(
     job, wallet = start(stack, entry)
     assert job.price_kopecks == quote(entry.id, sample_inputs(entry), stack.service._pricing)
     done = stack.wait_final(job.id)
-    assert done.state is JobState.SUCCEEDED, done.error_message
+    assert done.state in SUCCESS, done.error_message
     assert done.result is not None
     assert done.result["urls"] or done.result["text"]
+    # deliver_result sends it to the chat as the kind of media the model makes.
+    delivered = wait_state(stack, job.id, JobState.DELIVERED)
+    messages = [m for m in chat_of(stack, delivered) if m["direction"] == "out"]
+    kinds = {m.get("media", {}).get("kind") for m in messages}
+    expected_kind = {
+        "t2v": "video",
+        "i2v": "video",
+        "v2v": "video",
+        "t2i": "photo",
+        "i2i": "photo",
+        "music": "audio",
+        "tts": "audio",
+        "text": None,
+    }.get(entry.kind)
+    assert expected_kind in kinds, (entry.kind, messages)
+    assert any(
+        f"Готово: {entry.title.ru}" in (m.get("caption") or m.get("text") or "") for m in messages
+    )
     charged = FUNDS - balance(stack, wallet)[0]
     assert 0 < charged <= (job.price_kopecks or 0)
     if done.credits_consumed is not None:
@@ -115,6 +149,13 @@ def test_a_failed_job_of_each_family_returns_the_money(stack: Stack, family: str
     assert done.error_code and done.error_message
     assert balance(stack, wallet) == (FUNDS, 0)
     assert entries_for(stack, job.id) == ["hold", "release"]
+    # One notice with the reason and the refund, in the user's language.
+    refund = f"{format_rubles(job.price_kopecks or 0)} вернулись на ваш баланс."
+    deadline = time.monotonic() + 20
+    while not (notices := [m for m in chat_of(stack, job) if refund in (m.get("text") or "")]):
+        assert time.monotonic() < deadline, chat_of(stack, job)
+        time.sleep(0.05)
+    assert len(notices) == 1 and notices[0]["text"].startswith("Не получилось")
 
 
 def test_kie_out_of_credits_fails_the_job_and_releases_the_hold(stack: Stack) -> None:
@@ -135,7 +176,7 @@ def test_busy_kie_is_retried_through_the_queue_until_it_answers(stack: Stack, kn
     assert waiting.attempts >= 2  # the queue came back after each refusal
     assert balance(stack, wallet) == (FUNDS, job.price_kopecks)  # still held, not charged
     stack.set_sim(**{knob: 0.0})
-    assert stack.wait_final(job.id).state is JobState.SUCCEEDED
+    assert stack.wait_final(job.id).state in SUCCESS
 
 
 def test_a_kie_timeout_leaves_the_job_queued_for_a_retry(stack: Stack) -> None:
@@ -190,7 +231,7 @@ def test_duplicate_callbacks_capture_once(stack: Stack) -> None:
     job, wallet = start(stack, FAMILIES["market"])
     done = stack.wait_final(job.id)
     time.sleep(0.5)  # let the duplicate arrive
-    assert done.state is JobState.SUCCEEDED
+    assert done.state in SUCCESS
     assert entries_for(stack, job.id) == ["hold", "capture"]
     charged = FUNDS - balance(stack, wallet)[0]
     assert 0 < charged <= (job.price_kopecks or 0)
@@ -203,7 +244,7 @@ def test_a_lost_callback_is_finished_by_the_sweeper(stack: Stack) -> None:
     assert stack.service.get(job.id).state is JobState.SUBMITTED
     report = stack.sweep()
     assert report["finished"] >= 1
-    assert stack.service.get(job.id).state is JobState.SUCCEEDED
+    assert stack.service.get(job.id).state in SUCCESS
     assert entries_for(stack, job.id) == ["hold", "capture"]
     assert balance(stack, wallet)[1] == 0
 
@@ -244,7 +285,7 @@ def test_a_callback_that_beats_the_recording_of_the_task_id_still_finishes_the_j
     url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
     task_id = stack.kie.create_task(build_request(entry.id, job.inputs, url))
     done = stack.wait_final(job.id)
-    assert done.state is JobState.SUCCEEDED
+    assert done.state in SUCCESS
     assert done.kie_task_id == task_id
     assert entries_for(stack, job.id) == ["hold", "capture"]
     assert 0 < FUNDS - balance(stack, wallet)[0] <= (job.price_kopecks or 0)
@@ -267,7 +308,7 @@ def test_a_crash_between_kie_accepting_and_recording_does_not_charge_twice(stack
     stack.queue.enqueue("submit_job", {"job_id": job.id}, name=f"submit-{job.id}")
     done = stack.wait_final(job.id)
     time.sleep(0.5)  # both callbacks in
-    assert done.state is JobState.SUCCEEDED
+    assert done.state in SUCCESS
     assert done.kie_task_id is not None
     assert entries_for(stack, job.id) == ["hold", "capture"]
     assert FUNDS - balance(stack, wallet)[0] <= (job.price_kopecks or 0)
@@ -284,7 +325,7 @@ def test_double_confirm_holds_and_submits_once(stack: Stack) -> None:
     for _ in range(3):
         stack.service.confirm(first.id)
     done = stack.wait_final(first.id)
-    assert done.state is JobState.SUCCEEDED
+    assert done.state in SUCCESS
     assert done.attempts == 1
     assert entries_for(stack, first.id) == ["hold", "capture"]
     assert 0 < FUNDS - balance(stack, wallet)[0] <= (first.price_kopecks or 0)
@@ -389,3 +430,34 @@ def test_a_refused_chat_job_returns_the_money(stack: Stack) -> None:
     assert (done.state, done.error_code) == (JobState.FAILED, "service_unavailable")
     assert balance(stack, wallet) == (FUNDS, 0)
     assert entries_for(stack, job.id) == ["hold", "release"]
+
+
+def test_send_again_redelivers_without_a_new_charge(stack: Stack) -> None:
+    job, wallet = start(stack, FAMILIES["market"])
+    delivered = wait_state(stack, job.id, JobState.DELIVERED)
+    before = [m for m in chat_of(stack, delivered) if m.get("media")]
+    charged = balance(stack, wallet)
+    response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id, "again": True})
+    assert response.json()["status"] == "delivered"
+    after = [m for m in chat_of(stack, delivered) if m.get("media")]
+    assert len(after) == len(before) + 1
+    assert balance(stack, wallet) == charged
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+
+
+def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(stack: Stack) -> None:
+    stack.set_sim(delay_s=1.0)
+    job, _wallet = start(stack, FAMILIES["market"])
+    telegram_id = stack.db.run("SELECT telegram_id FROM users WHERE id = :u", u=job.user_id)[0][0]
+    stack.telegram.block(telegram_id)
+    done = stack.wait_final(job.id)
+    deadline = time.monotonic() + 20
+    while not stack.db.run(
+        "SELECT blocked_bot_at IS NOT NULL FROM users WHERE id = :u", u=job.user_id
+    )[0][0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert done.state in SUCCESS
+    assert stack.service.get(job.id).state is JobState.SUCCEEDED  # nothing was delivered
+    response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id})
+    assert (response.status_code, response.json()["status"]) == (200, "blocked")

@@ -1,0 +1,84 @@
+"""deliver_result (queue target): a finished job's result, or its failure notice, into the chat.
+
+2xx when delivered, notified, skipped (already done) or never deliverable (blocked
+user, unknown job); 503 with Retry-After when Telegram asks to slow down or is
+unreachable, so the queue comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+
+import functions_framework
+import httpx
+from flask import Request
+
+from shared.bootstrap import get_database, observe
+from shared.bot.i18n import I18n
+from shared.config import ConfigError, get_settings
+from shared.delivery.service import DeliveryService
+from shared.jobs.service import JobNotFound, RetryLater
+from shared.storage.port import ObjectStore
+
+Response = tuple[Mapping[str, object], int] | tuple[Mapping[str, object], int, Mapping[str, str]]
+
+
+@lru_cache(maxsize=1)
+def object_store() -> ObjectStore | None:
+    settings = get_settings()
+    if not settings.object_store_bucket:
+        return None  # archiving is off: results are sent from KIE's links only
+    from shared.storage.s3 import S3ObjectStore
+
+    return S3ObjectStore.from_settings(settings)
+
+
+@lru_cache(maxsize=1)
+def delivery() -> DeliveryService:
+    settings = get_settings()
+    return DeliveryService(
+        get_database(),
+        I18n.load(),
+        httpx.Client(timeout=30),
+        object_store,
+        result_max_bytes=settings.result_max_bytes,
+    )
+
+
+async def deliver(job_id: str, again: bool) -> str:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    async with Bot(settings.telegram_bot_token.get_secret_value(), session=session) as bot:
+        return await delivery().deliver(bot, job_id, again=again)
+
+
+@functions_framework.http
+def deliver_result(request: Request) -> Response:
+    observe(request.headers.get("X-Cloud-Trace-Context"))
+    payload = request.get_json(silent=True)
+    try:
+        job_id = str(uuid.UUID(str(payload.get("job_id")))) if isinstance(payload, dict) else ""
+    except ValueError:
+        job_id = ""
+    if not job_id:
+        return {"status": "ignored", "reason": "no valid job_id"}, 200
+    again = bool(isinstance(payload, dict) and payload.get("again"))
+    try:
+        outcome = asyncio.run(deliver(job_id, again))
+    except JobNotFound:
+        return {"status": "ignored", "reason": "unknown job"}, 200
+    except RetryLater as later:
+        if later.retry_after_s is None:
+            return {"status": "retry", "reason": str(later)}, 503
+        retry_after = str(max(1, round(later.retry_after_s)))
+        return {"status": "retry", "reason": str(later)}, 503, {"Retry-After": retry_after}
+    return {"status": outcome, "job_id": job_id}, 200

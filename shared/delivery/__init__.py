@@ -1,0 +1,1 @@
+"""Delivery: a finished job's result (or its failure notice) into the user's chat."""

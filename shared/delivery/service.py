@@ -1,0 +1,296 @@
+"""deliver_result's work: a finished job's files or text into the user's chat, once.
+
+A succeeded job is archived (when object storage is configured), sent by the
+cheapest route Telegram allows for each file, then marked delivered. A failed
+or expired job gets one notice with the reason and the refund. Telegram's 429
+becomes RetryLater with its retry_after; a user who blocked the bot is marked
+and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from shared.adapters.db import Database
+from shared.bot.i18n import I18n, Locale, locale_for
+from shared.delivery.plan import (
+    ALBUM_MAX,
+    OTHER_UPLOAD_MAX,
+    TEXT_MESSAGES_MAX,
+    FilePlan,
+    Media,
+    Route,
+    media_for,
+    route_for,
+    split_text,
+)
+from shared.domain.money import format_rubles
+from shared.jobs.repository import Job, JobRepository
+from shared.jobs.service import JobNotFound, RetryLater
+from shared.jobs.states import JobState
+from shared.registry import get_model
+from shared.storage.archive import archive_results
+from shared.storage.port import ObjectStore, ObjectStoreError
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+log = logging.getLogger("kie_studio.delivery")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    chat_id: int
+    locale: Locale
+    blocked: bool
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        db: Database,
+        i18n: I18n,
+        http: httpx.Client,
+        store: Callable[[], ObjectStore | None],
+        *,
+        result_max_bytes: int,
+    ) -> None:
+        self._db = db
+        self._jobs = JobRepository(db)
+        self._i18n = i18n
+        self._http = http
+        self._store = store
+        self._result_max_bytes = result_max_bytes
+
+    async def deliver(self, bot: Bot, job_id: str, *, again: bool = False) -> str:
+        """What happened: delivered, notified, blocked, undeliverable, skipped."""
+        from aiogram.exceptions import (
+            TelegramBadRequest,
+            TelegramForbiddenError,
+            TelegramNetworkError,
+            TelegramRetryAfter,
+            TelegramServerError,
+        )
+
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        recipient = self._recipient(job.user_id)
+        if recipient.blocked:
+            return "blocked"
+        try:
+            if job.state is JobState.SUCCEEDED or (again and job.state is JobState.DELIVERED):
+                await self._send_result(bot, job, recipient, again=again)
+                self._jobs.transition(job.id, "deliver", JobState.DELIVERED)
+                return "delivered"
+            if job.state in (JobState.FAILED, JobState.EXPIRED) and self._needs_notice(job.id):
+                await self._send_failure(bot, job, recipient)
+                self._db.run(
+                    "UPDATE jobs SET notified_at = now() WHERE id = CAST(:id AS uuid)", id=job.id
+                )
+                return "notified"
+        except TelegramRetryAfter as flood:
+            raise RetryLater("Telegram flood control", float(flood.retry_after)) from None
+        except TelegramForbiddenError:
+            self._db.run(
+                "UPDATE users SET blocked_bot_at = coalesce(blocked_bot_at, now()) WHERE id = :u",
+                u=job.user_id,
+            )
+            return "blocked"
+        except (TelegramNetworkError, TelegramServerError) as error:
+            raise RetryLater(f"Telegram unavailable: {error}") from None
+        except TelegramBadRequest as refused:
+            # "chat not found" and the like: no retry will change Telegram's answer.
+            log.error("undeliverable: %s", refused.message, extra={"job_id": job.id})
+            return "undeliverable"
+        return "skipped"  # not finished yet, already delivered, or already notified
+
+    # --- reads ---------------------------------------------------------------------------
+    def _recipient(self, user_id: int) -> Recipient:
+        row = self._db.run(
+            "SELECT telegram_id, language, blocked_bot_at IS NOT NULL FROM users WHERE id = :u",
+            u=user_id,
+        )[0]
+        return Recipient(chat_id=row[0], locale=locale_for(row[1]), blocked=row[2])
+
+    def _needs_notice(self, job_id: str) -> bool:
+        rows = self._db.run(
+            "SELECT notified_at IS NULL FROM jobs WHERE id = CAST(:id AS uuid)", id=job_id
+        )
+        return bool(rows and rows[0][0])
+
+    def _charged(self, job_id: str) -> int:
+        rows = self._db.run(
+            "SELECT amount FROM ledger WHERE ref = :ref", ref=f"job:{job_id}:capture"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    # --- a result ------------------------------------------------------------------------
+    async def _send_result(self, bot: Bot, job: Job, to: Recipient, *, again: bool) -> None:
+        entry = get_model(job.model_id)
+        title = entry.title.ru if to.locale == "ru" else entry.title.en
+        caption = self._i18n.get(
+            "delivery.done", to.locale, title=title, charged=format_rubles(self._charged(job.id))
+        )
+        result = job.result or {}
+        text = result.get("text")
+        urls = [u for u in result.get("urls") or [] if isinstance(u, str)]
+        if text:
+            await self._send_text(bot, to.chat_id, str(text), caption)
+        if urls:
+            sources = self._sources(job, urls, prefer_archive=again)
+            plans = [self._plan(url, entry.kind, size, kind) for url, size, kind in sources]
+            await self._send_files(bot, to, plans, caption if not text else None)
+
+    async def _send_text(self, bot: Bot, chat_id: int, text: str, caption: str) -> None:
+        from aiogram.types import BufferedInputFile
+
+        parts = split_text(text)
+        if len(parts) > TEXT_MESSAGES_MAX:
+            document = BufferedInputFile(text.encode("utf-8"), filename="result.txt")
+            await bot.send_document(chat_id, document, caption=caption[:1024])
+            return
+        for part in parts:
+            await bot.send_message(chat_id, part)
+        await bot.send_message(chat_id, caption)
+
+    def _sources(
+        self, job: Job, urls: list[str], *, prefer_archive: bool
+    ) -> list[tuple[str, int | None, str]]:
+        """(url, size, content type) per file: our archived copy where we have one."""
+        store = self._store()
+        archived: list[dict[str, Any]] = []
+        if store is not None:
+            try:
+                archived = [
+                    {"key": a.key, "size": a.size_bytes, "type": a.content_type}
+                    for a in archive_results(
+                        store, self._http, job.id, urls, max_bytes=self._result_max_bytes
+                    )
+                ]
+                self._db.run(
+                    "UPDATE jobs SET archived = CAST(:a AS jsonb) WHERE id = CAST(:id AS uuid)",
+                    a=json.dumps(archived),
+                    id=job.id,
+                )
+            except ObjectStoreError as error:
+                log.warning("archive failed: %s", error, extra={"job_id": job.id})
+        sources: list[tuple[str, int | None, str]] = []
+        for index, url in enumerate(urls):
+            copy = archived[index] if index < len(archived) else None
+            if copy is not None and store is not None and prefer_archive:
+                sources.append((store.presigned_get(copy["key"]), copy["size"], copy["type"]))
+            elif copy is not None:
+                sources.append((url, copy["size"], copy["type"]))
+            else:
+                sources.append((url, *self._probe(url)))
+        return sources
+
+    def _probe(self, url: str) -> tuple[int | None, str]:
+        try:
+            head = self._http.head(url, follow_redirects=True, timeout=10)
+        except httpx.HTTPError:
+            return None, ""
+        length = head.headers.get("Content-Length")
+        return (int(length) if length and length.isdigit() else None), head.headers.get(
+            "Content-Type", ""
+        ).split(";")[0]
+
+    @staticmethod
+    def _plan(url: str, kind: str, size: int | None, content_type: str) -> FilePlan:
+        media = media_for(kind, content_type)
+        return FilePlan(url, media, route_for(media, size), size)
+
+    async def _send_files(
+        self, bot: Bot, to: Recipient, plans: list[FilePlan], caption: str | None
+    ) -> None:
+        from aiogram.types import InputMediaPhoto
+
+        photos = [p for p in plans if p.media is Media.PHOTO and p.route is Route.BY_URL]
+        if len(photos) >= 2 and len(photos) == len(plans):
+            for start in range(0, len(photos), ALBUM_MAX):
+                group = photos[start : start + ALBUM_MAX]
+                # Any: aiogram's parameter is a list of a union, and lists are invariant.
+                media: list[Any] = [
+                    InputMediaPhoto(media=p.url, caption=caption if i == 0 and start == 0 else None)
+                    for i, p in enumerate(group)
+                ]
+                await bot.send_media_group(to.chat_id, media)
+            return
+        for index, plan in enumerate(plans):
+            await self._send_one(bot, to, plan, caption if index == 0 else None)
+
+    async def _send_one(self, bot: Bot, to: Recipient, plan: FilePlan, caption: str | None) -> None:
+        from aiogram.exceptions import TelegramBadRequest
+        from aiogram.types import BufferedInputFile
+
+        if plan.route is Route.LINK:
+            await self._send_link(bot, to, plan, caption)
+            return
+        if plan.route is Route.BY_URL:
+            try:
+                await _send_media(bot, to.chat_id, plan.media, plan.url, caption)
+                return
+            except TelegramBadRequest as refused:
+                # Telegram could not fetch or accept the URL: upload it ourselves instead.
+                log.info("send by URL refused (%s); uploading", refused.message)
+        content = self._download(plan.url)
+        if content is None:
+            await self._send_link(bot, to, plan, caption)
+            return
+        name = plan.url.rsplit("/", 1)[-1].split("?", 1)[0] or "result"
+        await _send_media(bot, to.chat_id, plan.media, BufferedInputFile(content, name), caption)
+
+    def _download(self, url: str) -> bytes | None:
+        """The file, when it fits an upload; None when only a link can carry it."""
+        try:
+            with self._http.stream("GET", url, follow_redirects=True, timeout=60) as response:
+                if response.status_code != 200:
+                    return None
+                chunks, size = [], 0
+                for chunk in response.iter_bytes(1024 * 1024):
+                    size += len(chunk)
+                    if size > OTHER_UPLOAD_MAX:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError:
+            return None
+
+    async def _send_link(
+        self, bot: Bot, to: Recipient, plan: FilePlan, caption: str | None
+    ) -> None:
+        text = self._i18n.get("delivery.too_large", to.locale, url=plan.url)
+        await bot.send_message(to.chat_id, f"{caption}\n\n{text}" if caption else text)
+
+    # --- a failure -----------------------------------------------------------------------
+    async def _send_failure(self, bot: Bot, job: Job, to: Recipient) -> None:
+        reason_key = f"delivery.failed.{job.error_code or 'generation_failed'}"
+        try:
+            reason = self._i18n.get(reason_key, to.locale)
+        except KeyError:
+            reason = self._i18n.get("delivery.failed.generation_failed", to.locale)
+        refund = self._i18n.get(
+            "delivery.refund", to.locale, amount=format_rubles(job.price_kopecks or 0)
+        )
+        await bot.send_message(to.chat_id, f"{reason}\n{refund}")
+
+
+async def _send_media(
+    bot: Bot, chat_id: int, media: Media, source: Any, caption: str | None
+) -> None:
+    caption = caption[:1024] if caption else None
+    if media is Media.PHOTO:
+        await bot.send_photo(chat_id, source, caption=caption)
+    elif media is Media.VIDEO:
+        await bot.send_video(chat_id, source, caption=caption)
+    elif media is Media.AUDIO:
+        await bot.send_audio(chat_id, source, caption=caption)
+    else:
+        await bot.send_document(chat_id, source, caption=caption)
