@@ -31,7 +31,6 @@ from scripts.telegram_emulator.params import Params
 from scripts.telegram_emulator.state import Chat, EmulatorState, StoredMessage, unix_now
 from scripts.telegram_emulator.updates import media_json, message_json, tiny_png
 
-MEDIA_KINDS = ("photo", "video", "audio", "voice", "document")
 CHAT_ACTIONS = frozenset(
     {
         "typing",
@@ -421,8 +420,6 @@ class BotApi:
     def send_media(self, params: Params, kind: str) -> Answer:
         chat = self._chat(params, sending=False)
         value = params.values.get(kind)
-        if isinstance(value, str) and not value.startswith("attach://") and kind in params.files:
-            value = f"attach://{kind}"
         if value is None and kind in params.files:
             value = f"attach://{kind}"  # a part named like the field (curl -F photo=@file)
         parse_mode = params.text("parse_mode")

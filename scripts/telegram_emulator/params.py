@@ -93,6 +93,7 @@ class Params:
         storage = self.files.get(name)
         if storage is None:
             return None
+        storage.stream.seek(0)  # an album may name the same part twice
         return IncomingFile(storage.read(), storage.filename or None, storage.mimetype or None)
 
     def summary(self) -> dict[str, Any]:

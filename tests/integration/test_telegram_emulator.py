@@ -267,6 +267,25 @@ def test_importing_the_emulator_does_not_import_aiogram() -> None:
     assert completed.returncode == 0
 
 
+def test_the_command_line_serves_until_terminated() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.telegram_emulator", "--port", "0", "--token", "42:abc"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("telegram emulator listening on http://127.0.0.1:")
+        base_url = line.split()[4]
+        me = HTTP.get(f"{base_url}/bot42:abc/getMe").json()
+        assert me["ok"] is True and me["result"]["id"] == 42
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
 def test_messages_edits_and_commands_through_aiogram(emulator: TelegramEmulator) -> None:
     add_anna(emulator)
 
@@ -609,6 +628,8 @@ def test_user_api_delivers_real_updates_to_the_webhook(
     user_api(emulator, f"{user}/send", json={"text": "/start"})
     assert_like_fixture(receiver.updates[-2].body, "my_chat_member_unblocked")
     assert_like_fixture(receiver.updates[-1].body, "message_start")
+    for received in receiver.updates:
+        assert Update.model_validate_json(received.raw).update_id == received.body["update_id"]
     update_ids = [r.body["update_id"] for r in receiver.updates]
     assert update_ids == sorted(update_ids) and len(set(update_ids)) == len(update_ids)
     assert receiver.refused_secrets == 0
