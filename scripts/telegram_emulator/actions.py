@@ -157,6 +157,29 @@ class UserActions:
         record = self._publish_message(chat, message)
         return {**delivery_json(record), "message_id": message.message_id}
 
+    def _store_upload(
+        self, incoming: IncomingFile, kind: str | None, attributes: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], str]:
+        """(kind, message content, file_id) of a file the user sends."""
+        chosen = kind or kind_for_mime(incoming.mime_type)
+        if chosen not in USER_KINDS:
+            raise UserActionError(400, f"kind must be one of {', '.join(USER_KINDS)}")
+        if not incoming.data:
+            raise UserActionError(400, "the file is empty")
+        if chosen == "photo":
+            sizes = self.files.put_photo(incoming, from_bot=False)
+            for size in sizes:
+                self.api.photo_sizes[size.file_id] = sizes
+            return chosen, {"photo": [photo_size_json(size) for size in sizes]}, sizes[-1].file_id
+        stored = self.files.put(chosen, incoming, from_bot=False)
+        self.api.attach_thumbnail(stored, from_bot=False)
+        thumbnail = self.api.thumbnails.get(stored.file_id)
+        return (
+            chosen,
+            {chosen: media_json(chosen, stored, attributes, thumbnail)},
+            stored.file_id,
+        )
+
     def send_file(
         self,
         user_id: int,
@@ -167,25 +190,9 @@ class UserActions:
         attributes: dict[str, Any] | None = None,
         changes: ProfileChanges | None = None,
     ) -> dict[str, Any]:
-        chosen = kind or kind_for_mime(incoming.mime_type)
-        if chosen not in USER_KINDS:
-            raise UserActionError(400, f"kind must be one of {', '.join(USER_KINDS)}")
-        if not incoming.data:
-            raise UserActionError(400, "the file is empty")
+        chosen, content, file_id = self._store_upload(incoming, kind, attributes or {})
         chat = self.user(user_id, changes)
         self._unblock_if_needed(chat)
-        if chosen == "photo":
-            sizes = self.files.put_photo(incoming, from_bot=False)
-            for size in sizes:
-                self.api.photo_sizes[size.file_id] = sizes
-            content: dict[str, Any] = {"photo": [photo_size_json(size) for size in sizes]}
-            file_id = sizes[-1].file_id
-        else:
-            stored = self.files.put(chosen, incoming, from_bot=False)
-            self.api.attach_thumbnail(stored, from_bot=False)
-            thumbnail = self.api.thumbnails.get(stored.file_id)
-            content = {chosen: media_json(chosen, stored, attributes or {}, thumbnail)}
-            file_id = stored.file_id
         if caption:
             content["caption"] = caption
         message = self._incoming(
@@ -198,6 +205,44 @@ class UserActions:
             "file_id": file_id,
             "kind": chosen,
         }
+
+    def send_album(
+        self,
+        user_id: int,
+        items: list[IncomingFile],
+        *,
+        kind: str | None = None,
+        caption: str | None = None,
+        changes: ProfileChanges | None = None,
+    ) -> dict[str, Any]:
+        """2–10 files as one album: a message (and an update) each, one media_group_id, the
+        caption on the first only, as in the message_media_group fixtures."""
+        if not 2 <= len(items) <= 10:
+            raise UserActionError(400, "an album has 2 to 10 files")
+        stored = [self._store_upload(item, kind, {}) for item in items]
+        kinds = {chosen for chosen, _, _ in stored}
+        if not (kinds <= {"photo", "video"} or len(kinds) == 1):
+            raise UserActionError(400, "an album mixes only photos and videos")
+        chat = self.user(user_id, changes)
+        self._unblock_if_needed(chat)
+        group_id = self.api.next_media_group_id()
+        results: list[dict[str, Any]] = []
+        for index, (chosen, content, file_id) in enumerate(stored):
+            if caption and index == 0:
+                content["caption"] = caption
+            message = self._incoming(
+                chat,
+                content,
+                media_kind=chosen,
+                file_id=file_id,
+                media_group_id=group_id,
+                source_text=caption if index == 0 else None,
+            )
+            record = self._publish_message(chat, message)
+            results.append(
+                {**delivery_json(record), "message_id": message.message_id, "file_id": file_id}
+            )
+        return {"media_group_id": group_id, "messages": results}
 
     def press(self, user_id: int, message_id: int, button: str) -> dict[str, Any]:
         chat = self._existing(user_id)

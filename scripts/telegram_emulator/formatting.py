@@ -89,6 +89,9 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
             m.group(1).lower(): html.unescape(m.group(2) or m.group(3) or m.group(4) or "")
             for m in _ATTRIBUTE.finditer(attributes)
         }
+        # A bare attribute (<blockquote expandable>) has no value; keep its name.
+        for bare in re.findall(r"(?:^|\s)([a-zA-Z-]+)(?=\s|$)", attributes):
+            attrs.setdefault(bare.lower(), "")
         stack.append(_Open(name, position, _entity_for(name, attrs, stack)))
     tail = source[cursor:]
     if "<" in tail:

@@ -476,9 +476,7 @@ class BotApi:
             )
         with self.state.lock:
             limits.check_flood(chat, self.knobs.flood_per_chat_per_s)
-        with self._media_group_lock:
-            self._media_group_counter += 1
-            group_id = str(self._media_group_counter)
+        group_id = self.next_media_group_id()
         results: list[dict[str, Any]] = []
         for kind, content, parse_mode, source, content_files in prepared:
             message = self._store(
@@ -492,6 +490,12 @@ class BotApi:
             )
             results.append(self._json(chat, message))
         return Answer(results)
+
+    def next_media_group_id(self) -> str:
+        """A numeric string, as Telegram's media_group_id is."""
+        with self._media_group_lock:
+            self._media_group_counter += 1
+            return str(self._media_group_counter)
 
     def get_file(self, params: Params) -> Answer:
         stored = self.files.get(params.require_text("file_id"))

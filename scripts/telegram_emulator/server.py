@@ -51,6 +51,7 @@ class TelegramEmulator:
         callback_query_ttl_s: float = 15.0,
         pre_checkout_timeout_s: float = 10.0,
         first_update_id: int = 571_800_001,
+        public_base_url: str | None = None,
         log_requests: bool = False,
     ) -> None:
         match = _TOKEN_SHAPE.match(token)
@@ -73,14 +74,18 @@ class TelegramEmulator:
         self.webhook_timeout_s = webhook_timeout_s
         self.callback_query_ttl_s = callback_query_ttl_s
         self.pre_checkout_timeout_s = pre_checkout_timeout_s
+        self.public_base_url = public_base_url
         self.log_requests = log_requests
         self.state = EmulatorState()
         self.files = FileStore()
         self.bus = UpdateBus(self._retry_policy, first_update_id)
         self.api = BotApi(self, self.state, self.files, self.bus)
         self.actions = UserActions(self, self.state, self.files, self.bus, self.api)
+        # The WSGI app, for a host that mounts the emulator in its own server (start(serve=False)).
+        self.wsgi_app = EmulatorApp(self)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._delivering = False
 
     # --- identity and knobs ---------------------------------------------------------------
 
@@ -119,17 +124,22 @@ class TelegramEmulator:
 
     @property
     def user_api_url(self) -> str:
-        return self.base_url + self.user_api_prefix
+        """The user API as clients reach it: under public_base_url when set."""
+        return (self.public_base_url or self.base_url) + self.user_api_prefix
 
-    def start(self) -> str:
-        if self._server is not None:
-            return self.base_url
+    def start(self, *, serve: bool = True) -> str:
+        """Start webhook delivery and, unless serve=False (a host mounts `wsgi_app` itself),
+        the HTTP server. Returns the base URL."""
+        if not self._delivering:
+            self.bus.start()
+            self._delivering = True
+        if not serve or self._server is not None:
+            return self.public_base_url or self.base_url
         handler = WSGIRequestHandler if self.log_requests else _QuietRequestHandler
         self._server = make_server(
-            self.host, self.port, EmulatorApp(self), threaded=True, request_handler=handler
+            self.host, self.port, self.wsgi_app, threaded=True, request_handler=handler
         )
         self.port = self._server.server_port
-        self.bus.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="tg-emulator-http", daemon=True
         )
@@ -138,6 +148,7 @@ class TelegramEmulator:
 
     def stop(self) -> None:
         self.bus.stop()
+        self._delivering = False
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

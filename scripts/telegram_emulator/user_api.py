@@ -63,8 +63,7 @@ class UserApi:
         if action == "chat":
             if request.method != "GET":
                 return _error(405, "use GET")
-            files_url = f"{self.emulator.base_url}{self.emulator.user_api_prefix}/files"
-            return json_response(actions.chat_view(user_id, files_url))
+            return json_response(self.emulator.chat(user_id))
         if request.method != "POST":
             return _error(405, "use POST")
         if action == "send":
@@ -91,8 +90,23 @@ class UserApi:
         actions = self.emulator.actions
         if request.mimetype == "multipart/form-data":
             fields: dict[str, Any] = dict(request.form.items())
-            upload = request.files.get("file")
+            uploads = request.files.getlist("file")
             changes = _profile(fields)
+            if len(uploads) > 1:
+                album = [
+                    IncomingFile(part.read(), part.filename or None, _mime(part.mimetype))
+                    for part in uploads
+                ]
+                return json_response(
+                    actions.send_album(
+                        user_id,
+                        album,
+                        kind=fields.get("kind") or None,
+                        caption=fields.get("caption") or None,
+                        changes=changes,
+                    )
+                )
+            upload = uploads[0] if uploads else None
             if upload is None:
                 text = fields.get("text")
                 if not text:
@@ -102,7 +116,7 @@ class UserApi:
             incoming = IncomingFile(
                 upload.read(),
                 upload.filename or None,
-                upload.mimetype if upload.mimetype != "application/octet-stream" else None,
+                _mime(upload.mimetype),
                 int(declared) if declared else None,
             )
             attributes = {
@@ -141,6 +155,11 @@ def _profile(fields: dict[str, Any]) -> ProfileChanges:
         language_code=_optional_str(fields.get("language_code")),
         is_premium=None if premium is None else str(premium).lower() in ("true", "1"),
     )
+
+
+def _mime(mimetype: str | None) -> str | None:
+    # A part without a content type arrives as octet-stream: let the file name decide.
+    return None if not mimetype or mimetype == "application/octet-stream" else mimetype
 
 
 def _optional_str(value: Any) -> str | None:

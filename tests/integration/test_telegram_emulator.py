@@ -44,6 +44,9 @@ from aiogram.types import (
     Message,
     Update,
 )
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
 
 from scripts.telegram_emulator import TelegramEmulator
 
@@ -384,6 +387,15 @@ def test_limits_and_errors_use_telegrams_codes_and_texts(emulator: TelegramEmula
             await bot.send_message(501, "<div>x</div>", parse_mode="HTML")
         with pytest.raises(TelegramBadRequest, match="reserved and must be escaped"):
             await bot.send_message(501, "Цена 5.5", parse_mode="MarkdownV2")
+        emoji = await bot.send_message(
+            501, "<b>🔥</b> <blockquote expandable>q</blockquote>", parse_mode="HTML"
+        )
+        assert emoji.entities is not None
+        # Offsets and lengths count UTF-16 units: the emoji is a surrogate pair.
+        assert [(e.type, e.offset, e.length) for e in emoji.entities] == [
+            ("bold", 0, 2),
+            ("expandable_blockquote", 3, 1),
+        ]
         md = await bot.send_message(501, "*жирный* и \\.", parse_mode="MarkdownV2")
         assert md.text == "жирный и ." and md.entities is not None
         with pytest.raises(TelegramBadRequest, match="message text is empty"):
@@ -557,6 +569,20 @@ def test_user_api_delivers_real_updates_to_the_webhook(
         ).json()
         assert sent["delivered"] is True, fixture_name
         assert_like_fixture(receiver.updates[-1].body, fixture_name)
+
+    album = user_api(
+        emulator,
+        f"{user}/send",
+        files=[
+            ("file", ("a.png", PNG_1280, "image/png")),
+            ("file", ("b.png", PNG_1280, "image/png")),
+        ],
+        data={"caption": "Альбом"},
+    ).json()
+    assert [m["delivered"] for m in album["messages"]] == [True, True]
+    assert_like_fixture(receiver.updates[-2].body, "message_media_group_1")
+    assert_like_fixture(receiver.updates[-1].body, "message_media_group_2")
+    assert receiver.updates[-1].body["message"]["media_group_id"] == album["media_group_id"]
 
     # A declared size lets a test present a big file cheaply; getFile refuses it above 20 MB.
     big = user_api(
@@ -865,3 +891,42 @@ def test_a_chats_updates_arrive_one_at_a_time_in_order(
         assert len(ids) == 4 and ids == sorted(ids)
     users = {u["id"]: u for u in user_api(emulator, "/users").json()["users"]}
     assert users[600]["messages"] == 4 and users[601]["first_name"] == "User 601"
+
+
+def test_a_host_can_mount_the_emulator_under_a_path() -> None:
+    emulator = TelegramEmulator(user_api_prefix="/api")
+    host = make_server(
+        "127.0.0.1",
+        0,
+        DispatcherMiddleware(NotFound(), {"/tg": emulator.wsgi_app}),
+        threaded=True,
+    )
+    thread = threading.Thread(target=host.serve_forever, daemon=True)
+    thread.start()
+    emulator.public_base_url = f"http://127.0.0.1:{host.server_port}/tg"
+    emulator.start(serve=False)
+    try:
+        sent = HTTP.post(f"{emulator.user_api_url}/users/508/send", json={"text": "hi"}).json()
+        assert sent["queued"] is True
+
+        async def scenario(bot: Bot) -> None:
+            updates = await bot.get_updates(timeout=1)
+            assert [u.update_id for u in updates] == [sent["update_id"]]
+            await bot.send_photo(508, BufferedInputFile(PNG_1280, "p.png"))
+
+        async def main() -> None:
+            api = TelegramAPIServer.from_base(emulator.public_base_url or "")
+            bot = Bot(emulator.token, session=AiohttpSession(api=api))
+            try:
+                await scenario(bot)
+            finally:
+                await bot.session.close()
+
+        asyncio.run(main())
+        photo = HTTP.get(f"{emulator.user_api_url}/users/508/chat").json()["messages"][-1]
+        assert photo["media"]["url"].startswith(f"{emulator.public_base_url}/api/files/")
+        assert HTTP.get(photo["media"]["url"]).content == PNG_1280
+    finally:
+        emulator.stop()
+        host.shutdown()
+        host.server_close()
