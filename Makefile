@@ -23,7 +23,7 @@ $(TASKS_EMULATOR_STAMP): requirements-tasks-emulator.txt
 	touch $(TASKS_EMULATOR_STAMP)
 
 run: $(STAMP)
-	$(PY) -m scripts.run_local
+	$(PY) -m scripts.sandbox
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -98,6 +98,7 @@ def function_env(
     telegram_url: str,
     **extra: str,
 ) -> dict[str, str]:
+    """The functions' environment for the test stack: everything points at loopback peers."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -124,13 +125,15 @@ def function_env(
     return env
 
 
-def _serve(app: Any) -> tuple[BaseWSGIServer, str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def serve_wsgi(app: Any, port: int = 0) -> tuple[BaseWSGIServer, str]:
+    """Serve a WSGI app on 127.0.0.1 from a daemon thread; the server and its base URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def _wait_listening(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+def wait_listening(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Until `url` answers at all; fails as soon as the process exits."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -176,7 +179,7 @@ def job_stack(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(f"{sim_url}/_sim/config", sim_process)
+        wait_listening(f"{sim_url}/_sim/config", sim_process)
     port = free_port()
     functions_url = f"http://127.0.0.1:{port}/fn"
     queue = LocalTaskQueue(
@@ -187,7 +190,7 @@ def job_stack(
         max_attempts=queue_max_attempts,
         attempt_timeout_s=30,
     )
-    queue_server, queue_url = _serve(LocalQueueApp(queue))
+    queue_server, queue_url = serve_wsgi(LocalQueueApp(queue))
     telegram = TelegramEmulator(token=BOT_TOKEN)
     telegram_url = telegram.start()
     process = subprocess.Popen(
@@ -211,7 +214,7 @@ def job_stack(
     )
     service = JobService(db, ledger, queue, lambda: kie, settings, policy)
     try:
-        _wait_listening(f"{functions_url}/", process)
+        wait_listening(f"{functions_url}/", process)
         yield Stack(
             db,
             database_url,

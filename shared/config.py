@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     )
 
     # --- Functions and task queues -------------------------------------------
+    port: int = Field(
+        default=8080, ge=1024, le=65000, description="The sandbox's first port (`make run`)."
+    )
     environment: Literal["local", "production"] = Field(
         default="local", description="production refuses the development defaults of secrets"
     )

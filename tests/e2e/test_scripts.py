@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -50,11 +51,12 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) ->
     raise AssertionError(f"{marker!r} not printed within {timeout_s} s; output:\n{seen}")
 
 
-def test_run_local_starts_migrates_reports_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_the_sandbox_starts_everything_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    env = env_with(LOCAL_DIR=str(tmp_path / "local"), LOCAL_PG_PORT=str(port))
+    first = free_port()
+    env = env_with(LOCAL_DIR=str(tmp_path / "local"), LOCAL_PG_PORT=str(port), PORT=str(first))
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_local"],
+        [sys.executable, "-m", "scripts.sandbox"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -67,16 +69,19 @@ def test_run_local_starts_migrates_reports_and_stops_on_ctrl_c(tmp_path: Path) -
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert "migrations: 0001_schema, 0002_ledger_functions" in output
-    assert "ledger invariants: OK" in output
+    assert f"Open the chat: http://127.0.0.1:{first}/" in output
     assert process.returncode == 0
     server = EmbeddedPostgres(tmp_path / "local" / "pgdata", port)
     assert server.running_port() is None  # Ctrl-C left no server behind
+    for offset in range(4):  # chat page + Bot API, functions, KIE simulator, task queue
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", first + offset)) != 0, f"port {first + offset}"
     assert (tmp_path / "local" / "pgdata" / "PG_VERSION").exists()  # the data is kept
 
 
-def test_run_local_names_a_bad_setting() -> None:
+def test_the_sandbox_names_a_bad_setting() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.run_local"],
+        [sys.executable, "-m", "scripts.sandbox"],
         cwd=ROOT,
         env=env_with(DB_POOL_MAX="zero"),
         capture_output=True,

@@ -1,0 +1,153 @@
+"""`make run`: the whole product on this machine, on 127.0.0.1, stopped by Ctrl-C.
+
+Postgres (embedded under LOCAL_DIR unless DATABASE_URL is set) and its
+migrations; every function (functions-framework, own process); the local task
+queue with Cloud Tasks' semantics; a scheduler calling the sweeper every
+minute; the KIE simulator (or real KIE with KIE_API_KEY); the Telegram Bot API
+emulator, whose page at http://127.0.0.1:PORT/ is a chat with the bot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from scripts.job_stack import serve_wsgi, wait_listening
+from shared.adapters.db import parse_database_url
+from shared.adapters.migrate import migrate
+from shared.bootstrap import local_postgres, make_database
+from shared.config import ConfigError, Settings, load_settings
+from shared.queue.local import LocalTaskQueue
+from shared.queue.local_app import LocalQueueApp
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX_BOT_TOKEN = "7903518264:SandboxBotTokenForTheLocalEmulator01"  # noqa: S105 - local only
+SANDBOX_KIE_KEY = "sandbox-kie-key"
+SWEEP_EVERY_S = 60.0
+
+
+def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
+    """Cloud Scheduler's job, locally: call the sweeper on a fixed period until stopped."""
+    while not stop.wait(period_s):
+        try:
+            httpx.post(url, timeout=60)
+        except httpx.HTTPError as error:
+            print(f"sweeper call failed: {error}", file=sys.stderr)
+
+
+def main() -> int:
+    started_at = time.monotonic()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        settings: Settings = load_settings()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    port = int(settings.port)
+    # Everything started is stopped in reverse order on the way out, whatever happens.
+    with contextlib.ExitStack() as running:
+        # --- Postgres ---------------------------------------------------------------------
+        if settings.database_url is None:
+            server = local_postgres(settings)
+            if server.start():  # only a server we started is ours to stop
+                running.callback(print, "Postgres stopped.")
+                running.callback(server.stop)
+            database_url = server.url
+            where = f"embedded, data in {server.data_dir}, 127.0.0.1:{server.port}"
+        else:
+            database_url = settings.database_url.get_secret_value()
+            where = parse_database_url(database_url).describe()
+        db = make_database(database_url, settings)
+        applied = migrate(db)
+        db.close()
+        print(f"Postgres: {where}; migrations: {', '.join(applied) or 'up to date'}")
+
+        # --- KIE: the simulator unless a real key is given ----------------------------------
+        kie_env: dict[str, str] = {}
+        if settings.kie_api_key is None:
+            from scripts.kie_simulator import KieSimulator
+
+            simulator = KieSimulator(port=port + 2, api_key=SANDBOX_KIE_KEY, delay_s=3.0)
+            kie_url = simulator.start()
+            running.callback(simulator.stop)
+            kie_env = {
+                "KIE_BASE_URL": kie_url,
+                "KIE_UPLOAD_BASE_URL": kie_url,
+                "KIE_API_KEY": SANDBOX_KIE_KEY,
+            }
+            print(f"KIE: simulator at {kie_url} (3 s per generation)")
+        else:
+            # No public callback URL reaches this machine: the sweeper polls KIE instead.
+            kie_env = {"JOB_FIRST_POLL_S": "15"}
+            print(f"KIE: real API at {settings.kie_base_url}; results by polling every 15 s")
+
+        # --- Telegram: the emulator and its chat page -----------------------------------------
+        from scripts.telegram_emulator import TelegramEmulator
+
+        telegram = TelegramEmulator(port=port, token=SANDBOX_BOT_TOKEN)
+        telegram_url = telegram.start()
+        running.callback(telegram.stop)
+
+        # --- the queue, the functions, the scheduler ----------------------------------------
+        functions_url = f"http://127.0.0.1:{port + 1}/fn"
+        queue = LocalTaskQueue(functions_url, workers=8, min_backoff_s=0.5, max_backoff_s=30)
+        queue_server, queue_url = serve_wsgi(LocalQueueApp(queue), port + 3)
+        running.callback(queue.close)
+        running.callback(queue_server.shutdown)
+        webhook_secret = secrets.token_urlsafe(24)
+        # The functions see what production would set, pointed at this machine's peers;
+        # a real KIE_API_KEY in the environment passes through untouched.
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "TASK_QUEUE_BACKEND": "local",
+            "LOCAL_QUEUE_URL": queue_url,
+            "FUNCTIONS_BASE_URL": functions_url,
+            "KIE_CALLBACK_URL": f"{functions_url}/kie_callback",
+            "TELEGRAM_BOT_TOKEN": SANDBOX_BOT_TOKEN,
+            "TELEGRAM_WEBHOOK_SECRET": webhook_secret,
+            "TELEGRAM_API_BASE": telegram_url,
+            **kie_env,
+        }
+        functions = subprocess.Popen(
+            [sys.executable, "-m", "scripts.functions_host", "--port", str(port + 1)],
+            cwd=ROOT,
+            env=env,
+        )
+        running.callback(functions.wait, 10)
+        running.callback(functions.terminate)
+        wait_listening(f"{functions_url}/", functions, timeout_s=120)
+        httpx.post(
+            f"{telegram_url}/bot{SANDBOX_BOT_TOKEN}/setWebhook",
+            json={"url": f"{functions_url}/telegram_webhook", "secret_token": webhook_secret},
+            timeout=10,
+        ).raise_for_status()
+        sweeper = threading.Thread(
+            target=sweep_every, args=(f"{functions_url}/sweeper", SWEEP_EVERY_S, stop), daemon=True
+        )
+        sweeper.start()
+
+        print(f"functions: {functions_url}/<name>; task queue: {queue_url}")
+        print(f"\n  Open the chat: http://127.0.0.1:{port}/\n")
+        print("Real services: set TELEGRAM_BOT_TOKEN for real Telegram (long polling),")
+        print("KIE_API_KEY for real KIE. DATABASE_URL for your own Postgres.")
+        print(
+            f"ready in {time.monotonic() - started_at:.1f} s — Ctrl-C stops everything", flush=True
+        )
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
