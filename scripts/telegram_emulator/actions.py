@@ -244,12 +244,19 @@ class UserActions:
             )
         return {"media_group_id": group_id, "messages": results}
 
-    def press(self, user_id: int, message_id: int, button: str) -> dict[str, Any]:
+    def press(
+        self, user_id: int, message_id: int, button: str, *, inaccessible: bool = False
+    ) -> dict[str, Any]:
+        """A callback_query for that button. `inaccessible` plays a button under a message
+        Telegram no longer shows the bot (deleted, or too old): the update then carries an
+        InaccessibleMessage, {message_id, chat, date: 0}, as in callback_query_inaccessible."""
         chat = self._existing(user_id)
         with self.state.lock:
             message = chat.messages.get(message_id)
-            if message is None or message.deleted or message.direction != "out":
+            if message is None or message.direction != "out":
                 raise UserActionError(404, f"no bot message {message_id} in this chat")
+            if message.deleted and not inaccessible:
+                raise UserActionError(404, f"message {message_id} was deleted")
             markup = message.reply_markup or {}
             found = None
             for row in markup.get("inline_keyboard", []):
@@ -266,7 +273,14 @@ class UserActions:
                 raise UserActionError(400, f"button {button!r} has no callback_data")
             query = CallbackQueryRecord(new_query_id(), user_id, message_id, data, time.time())
             self.state.callback_queries[query.id] = query
-            snapshot = message_json(message, chat, self.knobs.bot_user())
+            if inaccessible:
+                snapshot = {
+                    "message_id": message.message_id,
+                    "chat": chat.profile.chat_json(),
+                    "date": 0,
+                }
+            else:
+                snapshot = message_json(message, chat, self.knobs.bot_user())
         payload = callback_query_json(query.id, chat, snapshot, data)
         record = self.bus.publish(user_id, "callback_query", payload, wait=True)
         return {

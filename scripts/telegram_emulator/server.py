@@ -199,8 +199,10 @@ class TelegramEmulator:
             user_id, IncomingFile(data, file_name, mime_type), kind=kind, caption=caption
         )
 
-    def press(self, user_id: int, message_id: int, button: str) -> dict[str, Any]:
-        return self.actions.press(user_id, message_id, button)
+    def press(
+        self, user_id: int, message_id: int, button: str, *, inaccessible: bool = False
+    ) -> dict[str, Any]:
+        return self.actions.press(user_id, message_id, button, inaccessible=inaccessible)
 
     def pay(self, user_id: int, message_id: int, email: str | None = None) -> dict[str, Any]:
         return self.actions.pay(user_id, message_id, email)

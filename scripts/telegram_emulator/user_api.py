@@ -75,7 +75,10 @@ class UserApi:
             button = fields.get("button")
             if not isinstance(button, str) or not button:
                 return _error(400, "button is required")
-            return json_response(actions.press(user_id, message_id, button))
+            inaccessible = str(fields.get("inaccessible", "")).lower() in ("true", "1")
+            return json_response(
+                actions.press(user_id, message_id, button, inaccessible=inaccessible)
+            )
         if action == "pay":
             email = fields.get("email")
             result = actions.pay(

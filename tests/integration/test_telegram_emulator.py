@@ -640,6 +640,13 @@ def test_user_api_delivers_real_updates_to_the_webhook(
         emulator, f"{user}/press", json={"message_id": quote["message_id"], "button": "nope"}
     )
     assert missing.status_code == 400
+    old_button = user_api(
+        emulator,
+        f"{user}/press",
+        json={"message_id": quote["message_id"], "button": "job:1", "inaccessible": True},
+    )
+    assert old_button.status_code == 200
+    assert_like_fixture(receiver.updates[-1].body, "callback_query_inaccessible")
 
     blocked = user_api(emulator, f"{user}/block").json()
     assert blocked["delivered"] is True
