@@ -93,11 +93,23 @@ def main() -> int:
             print(f"KIE: real API at {settings.kie_base_url}; results by polling every 15 s")
 
         # --- Telegram: the emulator and its chat page -----------------------------------------
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from scripts.sandbox_web import chat_page
         from scripts.telegram_emulator import TelegramEmulator
 
-        telegram = TelegramEmulator(port=port, token=SANDBOX_BOT_TOKEN)
-        telegram_url = telegram.start()
+        front = f"http://127.0.0.1:{port}"
+        telegram_url = f"{front}/tg"
+        telegram = TelegramEmulator(
+            token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
+        )
+        telegram.start(serve=False)
         running.callback(telegram.stop)
+        # One front door: the chat page at /, the Bot API and the user API under /tg.
+        front_server, _ = serve_wsgi(
+            DispatcherMiddleware(chat_page, {"/tg": telegram.wsgi_app}), port
+        )
+        running.callback(front_server.shutdown)
 
         # --- the queue, the functions, the scheduler ----------------------------------------
         functions_url = f"http://127.0.0.1:{port + 1}/fn"
@@ -139,7 +151,7 @@ def main() -> int:
         sweeper.start()
 
         print(f"functions: {functions_url}/<name>; task queue: {queue_url}")
-        print(f"\n  Open the chat: http://127.0.0.1:{port}/\n")
+        print(f"\n  Open the chat: {front}/\n")
         print("Real services: set TELEGRAM_BOT_TOKEN for real Telegram (long polling),")
         print("KIE_API_KEY for real KIE. DATABASE_URL for your own Postgres.")
         print(
