@@ -7,7 +7,6 @@ asyncio.run and a Bot whose session is closed at the end.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import struct
 import subprocess
@@ -850,7 +849,7 @@ def test_download_needs_the_token(emulator: TelegramEmulator) -> None:
     assert good.status_code == 200 and good.content == PNG_1280
     bad = HTTP.get(f"{emulator.base_url}/file/bot1:other/{path.file_path}")
     assert bad.status_code == 401
-    assert io.BytesIO(good.content).read(8) == b"\x89PNG\r\n\x1a\n"
+    assert good.headers["Content-Type"] == "image/jpeg"  # a photo is served as Telegram's JPEG
 
 
 def test_a_chats_updates_arrive_one_at_a_time_in_order(
