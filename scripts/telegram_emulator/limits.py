@@ -78,17 +78,20 @@ def reply_markup(markup: Any) -> dict[str, Any] | None:
 
 
 def check_flood(chat: Chat, per_second: float | None, now: float | None = None) -> None:
-    """At most `per_second` sends to one chat in any one-second window, then 429."""
-    if not per_second:
+    """At most `per_second` sends to one chat per second, then 429. Below 1 the window
+    stretches instead: 0.5 allows one send in any two seconds."""
+    if not per_second or per_second <= 0:
         return
+    window_s = max(1.0, 1.0 / per_second)
+    allowed = max(1, int(per_second))
     moment = time.monotonic() if now is None else now
-    window = chat.recent_sends
-    while window and moment - window[0] >= 1.0:
-        window.popleft()
-    if len(window) >= per_second:
-        wait = max(1, math.ceil(1.0 - (moment - window[0])))
+    sends = chat.recent_sends
+    while sends and moment - sends[0] >= window_s:
+        sends.popleft()
+    if len(sends) >= allowed:
+        wait = max(1, math.ceil(window_s - (moment - sends[0])))
         raise errors.retry_after(wait)
-    window.append(moment)
+    sends.append(moment)
 
 
 def invoice(
