@@ -148,7 +148,6 @@ def parse_markdown_v2(source: str) -> tuple[str, list[dict[str, Any]]]:
 
     while index < len(source):
         char = source[index]
-        byte_offset = len(source[:index].encode())
         if char == "\\" and index + 1 < len(source):
             emit(source[index + 1])
             index += 2
@@ -158,7 +157,9 @@ def parse_markdown_v2(source: str) -> tuple[str, list[dict[str, Any]]]:
             marker = "```" if fence else "`"
             end = source.find(marker, index + len(marker))
             if end < 0:
-                raise parse_error(f"Can't find end of Pre entity at byte offset {byte_offset}")
+                raise parse_error(
+                    f"Can't find end of Pre entity at byte offset {_byte_offset(source, index)}"
+                )
             body = source[index + len(marker) : end]
             entity: dict[str, Any] = {"type": "pre" if fence else "code"}
             if fence and "\n" in body:
@@ -176,7 +177,9 @@ def parse_markdown_v2(source: str) -> tuple[str, list[dict[str, Any]]]:
             close = source.find("](", index)
             end = source.find(")", close + 2) if close >= 0 else -1
             if close < 0 or end < 0:
-                raise parse_error(f"Can't find end of a text link at byte offset {byte_offset}")
+                raise parse_error(
+                    f"Can't find end of a text link at byte offset {_byte_offset(source, index)}"
+                )
             label_text, _ = parse_markdown_v2(source[index + 1 : close])
             start = position
             emit(label_text)
@@ -213,6 +216,11 @@ def parse_markdown_v2(source: str) -> tuple[str, list[dict[str, Any]]]:
         )
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(visible), entities
+
+
+def _byte_offset(source: str, index: int) -> int:
+    """Telegram reports positions in UTF-8 bytes; computed only for the error message."""
+    return len(source[:index].encode())
 
 
 def parse_markdown_legacy(source: str) -> tuple[str, list[dict[str, Any]]]:

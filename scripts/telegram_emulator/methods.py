@@ -49,8 +49,6 @@ CHAT_ACTIONS = frozenset(
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-Result = Any
-
 
 class Knobs(Protocol):
     """What the methods read from the emulator at call time (attributes of TelegramEmulator)."""
@@ -65,7 +63,7 @@ class Knobs(Protocol):
 
 @dataclass
 class Answer:
-    result: Result
+    result: Any
     description: str | None = None
 
 
