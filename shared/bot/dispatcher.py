@@ -7,11 +7,19 @@ from aiogram.fsm.storage.base import BaseStorage
 
 from shared.adapters.db import Database
 from shared.bot.i18n import I18n
+from shared.bot.middlewares import LocaleMiddleware
+from shared.bot.routers.menu import menu_router
 from shared.bot.routers.start import start_router
+from shared.bot.routers.wizard import wizard_router
 
 
 def build_dispatcher(*, storage: BaseStorage, db: Database, i18n: I18n) -> Dispatcher:
-    """Handlers receive `db` and `i18n` by parameter name (aiogram's workflow data)."""
+    """Handlers receive `db`, `i18n` and `locale` by parameter name (aiogram's workflow data)."""
     dispatcher = Dispatcher(storage=storage, db=db, i18n=i18n)
+    # Inner: runs after aiogram's outer middlewares (errors, user context, FSM).
+    dispatcher.update.middleware(LocaleMiddleware())
     dispatcher.include_router(start_router())
+    dispatcher.include_router(menu_router())
+    # Last: its catch-all for wizard input must not shadow the commands above.
+    dispatcher.include_router(wizard_router())
     return dispatcher

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
@@ -41,6 +40,7 @@ from shared.adapters.db import Database
 from shared.bot.dispatcher import build_dispatcher
 from shared.bot.fsm_storage import PostgresStorage
 from shared.bot.i18n import get_i18n
+from shared.bot.session import InvocationSession
 from shared.bot.updates import AfterFailure, Claim, UpdateLog
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  # a header name
@@ -111,8 +111,9 @@ class TelegramWebhook:
         return self._handle_update(bot, update)
 
     def _new_bot(self) -> Bot:
-        # Cheap: the aiohttp ClientSession is created on the first API call.
-        return Bot(self._token, session=AiohttpSession(api=self._api))
+        # Cheap: the aiohttp ClientSession is created on the first API call, and the
+        # session reuses the process's SSL context (shared/bot/session.py).
+        return Bot(self._token, session=InvocationSession(self._api))
 
     def _handle_update(self, bot: Bot, update: Update) -> WebhookReply:
         try:

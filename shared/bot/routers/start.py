@@ -10,20 +10,24 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from shared.adapters.db import Database
-from shared.bot.i18n import I18n, locale_for
+from shared.bot.i18n import I18n, Locale
 from shared.bot.payloads import Promo, Referral, parse_start_payload
 from shared.bot.users import start_user
 
 
 async def on_start(
-    message: Message, command: CommandObject, state: FSMContext, db: Database, i18n: I18n
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    db: Database,
+    i18n: I18n,
+    locale: Locale,
 ) -> None:
     # /start is the way out of any screen: a half-filled wizard is dropped.
     await state.clear()
     user = message.from_user
     if user is None:  # a channel or anonymous admin: no one to open an account for
         return
-    locale = locale_for(user.language_code)
     payload = parse_start_payload(command.args)
     started = await asyncio.to_thread(
         start_user,

@@ -1,0 +1,34 @@
+"""Typed callback payloads (aiogram's CallbackData: packed ≤ 64 bytes, checked on pack).
+
+Prefixes are versioned ("v1…"), so buttons from an older release still parse or are
+recognised as expired instead of being misread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuCb(CallbackData, prefix="v1m"):
+    screen: str  # main | create | balance | help
+
+
+class CategoryCb(CallbackData, prefix="v1c"):
+    slug: str
+    page: int = 0
+
+
+class ModelCb(CallbackData, prefix="v1d"):
+    key: str  # model_key(model id): ids can be long and contain the separator
+
+
+class WizardCb(CallbackData, prefix="v1w"):
+    action: str  # pick | skip | run | cancel
+    value: str = ""
+
+
+def model_key(model_id: str) -> str:
+    """A short stable handle for a model id (10 hex characters)."""
+    return hashlib.sha1(model_id.encode(), usedforsecurity=False).hexdigest()[:10]

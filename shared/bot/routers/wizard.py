@@ -1,0 +1,337 @@
+"""The wizard a model's schema generates: one question per input the model needs, then the
+price and the balance, then "run". Text for prompts and numbers, buttons for choices and
+yes/no, uploads for files (checked for type and size before anything is spent)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from shared.adapters.db import Database
+from shared.bot.callbacks import MenuCb, WizardCb
+from shared.bot.catalog_view import eta_text, models_by_key
+from shared.bot.i18n import I18n, Locale
+from shared.bot.routers.menu import show
+from shared.domain.ledger import InsufficientFunds
+from shared.domain.money import format_rubles
+from shared.registry import InputValidationError, RegistryError, get_model, quote
+from shared.registry.schema import FieldSpec, ModelEntry
+from shared.services.ledger import Ledger
+from shared.services.users import open_account
+
+TELEGRAM_DOWNLOAD_MAX = 20 * 1024 * 1024  # what a bot may download from Telegram
+
+
+class Wizard(StatesGroup):
+    filling = State()
+
+
+def questions(entry: ModelEntry) -> list[str]:
+    """The inputs to ask for: required ones the schema gives no default (defaults prefilled)."""
+    return [
+        name
+        for name, spec in entry.inputs.items()
+        if spec.required and not spec.has_default and spec.type != "object_list"
+    ]
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _choices(spec: FieldSpec) -> list[str]:
+    if spec.enum:
+        return [str(option) for option in spec.enum]
+    if spec.type == "boolean":
+        return ["true", "false"]
+    return []
+
+
+async def ask(
+    target: Message, entry: ModelEntry, name: str, i18n: I18n, locale: Locale, *, edit: bool
+) -> None:
+    spec = entry.inputs[name]
+    kb = InlineKeyboardBuilder()
+    for index, option in enumerate(_choices(spec)):
+        shown = i18n.get(f"wizard.bool.{option}", locale) if spec.type == "boolean" else option
+        kb.button(text=shown, callback_data=WizardCb(action="pick", value=str(index)))
+    kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
+    kb.adjust(*([3] * -(-len(_choices(spec)) // 3)), 1)
+    if spec.is_file:
+        kinds = ", ".join(sorted({a.split("/")[0] for a in spec.accept or ("image/png",)}))
+        key = "wizard.ask_file"
+        text = i18n.get(key, locale, field=_label(name), kinds=kinds)
+    elif _choices(spec):
+        text = i18n.get("wizard.ask_choice", locale, field=_label(name))
+    else:
+        limit = i18n.get("wizard.limit", locale, n=spec.max_length) if spec.max_length else ""
+        text = i18n.get("wizard.ask_text", locale, field=_label(name), limit=limit).strip()
+    if edit:
+        await target.edit_text(text, reply_markup=kb.as_markup())
+    else:
+        await target.answer(text, reply_markup=kb.as_markup())
+
+
+async def on_start(
+    query: CallbackQuery, callback_data: WizardCb, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    entry = models_by_key().get(callback_data.value)
+    if entry is None or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    await query.answer()
+    todo = questions(entry)
+    await state.set_state(Wizard.filling)
+    await state.set_data({"model": entry.id, "values": {}, "todo": todo})
+    await advance(query.message, state, i18n, locale, edit=True)
+
+
+async def advance(
+    message: Message, state: FSMContext, i18n: I18n, locale: Locale, *, edit: bool
+) -> None:
+    """Ask the next question, or show the summary with the price when none is left."""
+    data = await state.get_data()
+    entry = get_model(data["model"])
+    if data["todo"]:
+        await ask(message, entry, data["todo"][0], i18n, locale, edit=edit)
+        return
+    await summary(message, state, entry, data["values"], i18n, locale, edit=edit)
+
+
+async def summary(
+    message: Message,
+    state: FSMContext,
+    entry: ModelEntry,
+    values: dict[str, Any],
+    i18n: I18n,
+    locale: Locale,
+    *,
+    edit: bool,
+) -> None:
+    from shared.config import get_settings
+
+    try:
+        price = quote(entry.id, values, get_settings())
+    except InputValidationError as invalid:
+        await state.update_data(todo=[i.field for i in invalid.issues if i.field in entry.inputs])
+        await message.answer(invalid.message(locale))
+        await advance(message, state, i18n, locale, edit=False)
+        return
+    except RegistryError as refused:
+        await state.clear()
+        text = refused.message(locale) if hasattr(refused, "message") else str(refused)
+        await message.answer(str(text))
+        return
+    lines = [f"• {_label(k)}: {str(v)[:80]}" for k, v in values.items()]
+    text = i18n.get(
+        "wizard.summary",
+        locale,
+        title=entry.title.ru if locale == "ru" else entry.title.en,
+        fields="\n".join(lines) or "—",
+        price=format_rubles(price),
+        eta=eta_text(entry.eta_s, locale),
+    )
+    kb = InlineKeyboardBuilder()
+    kb.button(
+        text=i18n.get("wizard.run", locale, price=format_rubles(price)),
+        callback_data=WizardCb(action="run"),
+    )
+    kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
+    kb.adjust(1)
+    await state.update_data(price=price)
+    if edit:
+        await message.edit_text(text, reply_markup=kb.as_markup())
+    else:
+        await message.answer(text, reply_markup=kb.as_markup())
+
+
+async def remember(
+    message: Message, state: FSMContext, value: Any, i18n: I18n, locale: Locale
+) -> None:
+    data = await state.get_data()
+    name = data["todo"][0]
+    values = {**data["values"], name: value}
+    await state.update_data(values=values, todo=data["todo"][1:])
+    await advance(message, state, i18n, locale, edit=False)
+
+
+async def on_text(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    data = await state.get_data()
+    if not data.get("todo"):
+        return
+    entry = get_model(data["model"])
+    name = data["todo"][0]
+    spec = entry.inputs[name]
+    text = (message.text or "").strip()
+    if spec.is_file or _choices(spec):
+        await message.answer(i18n.get("wizard.wrong_input", locale))
+        return
+    if spec.max_length is not None and len(text) > spec.max_length:
+        await message.answer(
+            i18n.get("wizard.too_long", locale, limit=spec.max_length, length=len(text))
+        )
+        return
+    value: Any = text
+    if spec.type in ("integer", "number"):
+        try:
+            value = int(text) if spec.type == "integer" else float(text.replace(",", "."))
+        except ValueError:
+            await message.answer(i18n.get("wizard.not_a_number", locale))
+            return
+    if spec.type == "messages":
+        value = [{"role": "user", "content": text}]
+    await remember(message, state, value, i18n, locale)
+
+
+async def on_pick(
+    query: CallbackQuery, callback_data: WizardCb, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    data = await state.get_data()
+    if not data.get("todo") or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    spec = get_model(data["model"]).inputs[data["todo"][0]]
+    options = list(spec.enum or (True, False))
+    index = int(callback_data.value) if callback_data.value.isdigit() else -1
+    if not 0 <= index < len(options):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    await query.answer()
+    await remember(query.message, state, options[index], i18n, locale)
+
+
+async def on_file(
+    message: Message, bot: Bot, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    data = await state.get_data()
+    if not data.get("todo"):
+        return
+    entry = get_model(data["model"])
+    name = data["todo"][0]
+    spec = entry.inputs[name]
+    if not spec.is_file:
+        await message.answer(i18n.get("wizard.wrong_input", locale))
+        return
+    file_id, size, mime, file_name = _attachment(message)
+    accepted = spec.accept or ("image/png", "image/jpeg", "image/webp")
+    if mime not in accepted and not any(
+        mime.startswith(a.split("/")[0] + "/") for a in accepted if a.endswith("/*")
+    ):
+        await message.answer(i18n.get("wizard.wrong_type", locale, types=", ".join(accepted)))
+        return
+    limit = min(TELEGRAM_DOWNLOAD_MAX, int((spec.max_file_mb or 20) * 1024 * 1024))
+    if size is None or size > limit:
+        await message.answer(i18n.get("wizard.too_big", locale, limit=limit // (1024 * 1024)))
+        return
+    buffer = io.BytesIO()
+    await bot.download(file_id, destination=buffer)
+    url = await asyncio.to_thread(_upload_to_kie, buffer.getvalue(), file_name)
+    await remember(message, state, [url] if spec.type == "file_list" else url, i18n, locale)
+
+
+def _attachment(message: Message) -> tuple[str, int | None, str, str]:
+    if message.photo:
+        photo = message.photo[-1]
+        return photo.file_id, photo.file_size, "image/jpeg", f"{photo.file_unique_id}.jpg"
+    for media in (message.document, message.video, message.audio, message.voice):
+        if media is not None:
+            name = getattr(media, "file_name", None) or media.file_unique_id
+            return media.file_id, media.file_size, media.mime_type or "", name
+    raise ValueError("no attachment")
+
+
+def _upload_to_kie(content: bytes, file_name: str) -> str:
+    from shared.bootstrap import get_kie_client
+
+    return get_kie_client().upload_bytes(content, file_name)
+
+
+async def on_other(message: Message, i18n: I18n, locale: Locale) -> None:
+    """A sticker, a location, … while the wizard waits for something it can use."""
+    await message.answer(i18n.get("wizard.wrong_input", locale))
+
+
+async def on_cancel(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    await state.clear()
+    from shared.bot.routers.menu import main_menu
+
+    text, markup = main_menu(i18n, locale)
+    await show(query, text, markup)
+
+
+async def on_run(
+    query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    data = await state.get_data()
+    if data.get("todo") or "model" not in data or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    await query.answer()
+    message = query.message
+    # The confirm message names the job: pressing "run" twice makes one job and one hold.
+    client_ref = f"tg:{message.chat.id}:{message.message_id}"
+
+    def run() -> tuple[str, int]:
+        from shared.bootstrap import get_job_service
+
+        account = open_account(db, query.from_user.id)
+        service = get_job_service()
+        job = service.create(account.user_id, data["model"], data["values"], client_ref=client_ref)
+        service.confirm(job.id)
+        return job.id, job.price_kopecks or 0
+
+    try:
+        _, price = await asyncio.to_thread(run)
+    except InsufficientFunds as short:
+        kb = InlineKeyboardBuilder()
+        kb.button(text=i18n.get("menu.balance", locale), callback_data=MenuCb(screen="balance"))
+        await message.answer(
+            i18n.get(
+                "wizard.no_funds",
+                locale,
+                available=format_rubles(short.available_kopecks),
+                price=format_rubles(short.requested_kopecks),
+            ),
+            reply_markup=kb.as_markup(),
+        )
+        return
+    await state.clear()
+    entry = get_model(data["model"])
+    balance = await asyncio.to_thread(_available, db, query.from_user.id)
+    await message.edit_text(
+        i18n.get(
+            "wizard.started",
+            locale,
+            title=entry.title.ru if locale == "ru" else entry.title.en,
+            price=format_rubles(price),
+            eta=eta_text(entry.eta_s, locale),
+            balance=format_rubles(balance),
+        ),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[]),
+    )
+
+
+def _available(db: Database, telegram_id: int) -> int:
+    account = open_account(db, telegram_id)
+    return Ledger(db, default_hold_ttl_s=3600).balance(account.wallet_id).available_kopecks
+
+
+def wizard_router() -> Router:
+    router = Router(name="wizard")
+    router.callback_query.register(on_start, WizardCb.filter(F.action == "start"))
+    router.callback_query.register(on_cancel, WizardCb.filter(F.action == "cancel"))
+    router.callback_query.register(on_run, WizardCb.filter(F.action == "run"))
+    router.callback_query.register(on_pick, Wizard.filling, WizardCb.filter(F.action == "pick"))
+    router.message.register(on_text, Wizard.filling, F.text)
+    router.message.register(
+        on_file, Wizard.filling, F.photo | F.document | F.video | F.audio | F.voice
+    )
+    router.message.register(on_other, Wizard.filling)
+    return router

@@ -1,0 +1,48 @@
+"""The Bot API session for a Bot that lives for one update.
+
+aiogram's AiohttpSession costs two things per instance that a per-update Bot
+pays every time (measured here, docs/BOT.md): its constructor loads the
+certifi CA bundle into a new SSL context (~40 ms of CPU), and `close()` sleeps
+250 ms for SSL connections to finish closing. The CA bundle does not change, so
+one context serves the process; aiohttp 3.12+ already waits for its
+connections inside `ClientSession.close()`, so the sleep only adds latency.
+
+This sets the attributes AiohttpSession's constructor sets (aiogram is pinned;
+tests/integration/test_bot_webhook.py exercises every path through it).
+"""
+
+from __future__ import annotations
+
+import ssl
+from functools import lru_cache
+
+import certifi
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import TCPConnector
+
+
+@lru_cache(maxsize=1)
+def shared_ssl_context() -> ssl.SSLContext:
+    # The same context AiohttpSession builds; SSLContext is safe to share between
+    # connections and threads once configured.
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class InvocationSession(AiohttpSession):
+    def __init__(self, api: TelegramAPIServer) -> None:
+        BaseSession.__init__(self, api=api)
+        self._session = None
+        self._connector_type = TCPConnector
+        self._connector_init = {
+            "ssl": shared_ssl_context(),
+            "limit": 100,
+            "ttl_dns_cache": 3600,
+        }
+        self._should_reset_connector = True
+        self._proxy = None
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
