@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CALLBACK_SECRET = "e2e-callback-secret"  # noqa: S105 - local test stack only
 KIE_KEY = "sim-kie-key"
 WEBHOOK_KEY = "e2e-kie-webhook-hmac-key"
+TELEGRAM_SECRET = "e2e-telegram-webhook-secret"  # noqa: S105 - local test stack only
 BOT_TOKEN = "7903518264:AAHxQ9c2-vZ1kP0rT4m8Yb3nW6sLe5dUf7g"  # noqa: S105 - the emulator's
 
 
@@ -120,6 +121,7 @@ def function_env(
         KIE_TIMEOUT_S="5",
         TELEGRAM_BOT_TOKEN=BOT_TOKEN,
         TELEGRAM_API_BASE=telegram_url,
+        TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
     )
     env.update(extra)
     return env
@@ -215,6 +217,11 @@ def job_stack(
     service = JobService(db, ledger, queue, lambda: kie, settings, policy)
     try:
         wait_listening(f"{functions_url}/", process)
+        httpx.post(
+            f"{telegram_url}/bot{BOT_TOKEN}/setWebhook",
+            json={"url": f"{functions_url}/telegram_webhook", "secret_token": TELEGRAM_SECRET},
+            timeout=10,
+        ).raise_for_status()
         yield Stack(
             db,
             database_url,

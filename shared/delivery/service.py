@@ -9,6 +9,7 @@ and left alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -88,9 +89,11 @@ class DeliveryService:
             if job.state is JobState.SUCCEEDED or (again and job.state is JobState.DELIVERED):
                 await self._send_result(bot, job, recipient, again=again)
                 self._jobs.transition(job.id, "deliver", JobState.DELIVERED)
+                await self._update_progress(bot, job, recipient, "delivery.progress_done")
                 return "delivered"
             if job.state in (JobState.FAILED, JobState.EXPIRED) and self._needs_notice(job.id):
                 await self._send_failure(bot, job, recipient)
+                await self._update_progress(bot, job, recipient, "delivery.progress_failed")
                 self._db.run(
                     "UPDATE jobs SET notified_at = now() WHERE id = CAST(:id AS uuid)", id=job.id
                 )
@@ -110,6 +113,21 @@ class DeliveryService:
             log.error("undeliverable: %s", refused.message, extra={"job_id": job.id})
             return "undeliverable"
         return "skipped"  # not finished yet, already delivered, or already notified
+
+    async def _update_progress(self, bot: Bot, job: Job, to: Recipient, key: str) -> None:
+        """Turn the job's progress line (the confirm screen, named by the job's client ref
+        `tg:<chat>:<message>`) into its final word; a line that is gone is no reason to fail."""
+        from aiogram.exceptions import TelegramBadRequest
+
+        rows = self._db.run("SELECT client_ref FROM jobs WHERE id = CAST(:id AS uuid)", id=job.id)
+        parts = str(rows[0][0] or "").split(":") if rows else []
+        if len(parts) != 3 or parts[0] != "tg" or not parts[2].isdigit():
+            return
+        # Deleted, too old, or already saying so: none of these is a reason to fail delivery.
+        with contextlib.suppress(TelegramBadRequest):
+            await bot.edit_message_text(
+                self._i18n.get(key, to.locale), chat_id=to.chat_id, message_id=int(parts[2])
+            )
 
     # --- reads ---------------------------------------------------------------------------
     def _recipient(self, user_id: int) -> Recipient:

@@ -1,0 +1,180 @@
+"""A marketer's journey through HTTP only: the Telegram emulator plays the user, the
+webhook runs aiogram, the wizard starts a real job on the KIE simulator, and the
+result arrives in the chat; the balance drops by no more than the quote."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from scripts.job_stack import Stack, job_stack
+from shared.registry import categories
+from shared.services.ledger import Ledger
+from shared.services.ledger_audit import audit_ledger
+from shared.services.users import open_account
+from tests.conftest import DatabaseFactory
+from tests.ids import new_telegram_id
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 512
+FUNDS = 1_000_000
+CATEGORY_LABELS = {c.slug: c.label.ru for c in categories()}
+
+
+@pytest.fixture(scope="module")
+def stack(make_test_database: DatabaseFactory, pg_server_url: str) -> Iterator[Stack]:
+    db = make_test_database(max_size=8)
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    with job_stack(db, url, seed=11, delay_s=0.2) as running:
+        yield running
+
+
+def bot_messages(stack: Stack, user_id: int) -> list[dict[str, Any]]:
+    chat: list[dict[str, Any]] = stack.telegram.chat(user_id)["messages"]
+    return [m for m in chat if m["direction"] == "out" and not m["deleted"]]
+
+
+def last_bot_message(stack: Stack, user_id: int) -> dict[str, Any]:
+    return bot_messages(stack, user_id)[-1]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [button["text"] for row in message.get("keyboard", []) for button in row]
+
+
+def press(stack: Stack, user_id: int, message: dict[str, Any], startswith: str) -> None:
+    label = next(text for text in buttons(message) if text.startswith(startswith))
+    stack.telegram.press(user_id, message["message_id"], label)
+
+
+def wait_for(
+    stack: Stack,
+    user_id: int,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout_s: float = 30,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        messages: list[dict[str, Any]] = bot_messages(stack, user_id)
+        for message in reversed(messages):
+            if predicate(message):
+                return dict(message)
+        time.sleep(0.1)
+    raise AssertionError(f"not seen in time; chat: {bot_messages(stack, user_id)[-3:]}")
+
+
+def fill_wizard(stack: Stack, user_id: int) -> dict[str, Any]:
+    """Answer every question the wizard asks until the run button shows."""
+    for _ in range(12):
+        question = last_bot_message(stack, user_id)
+        labels = buttons(question)
+        if any(label.startswith("▶ Запустить") for label in labels):
+            return question
+        text = question.get("text") or ""
+        if text.startswith("Пришлите"):
+            stack.telegram.send_file(user_id, PNG, file_name="product.png", mime_type="image/png")
+        elif len(labels) > 1:  # a choice: the first option
+            stack.telegram.press(user_id, question["message_id"], labels[0])
+        else:
+            stack.telegram.send_text(user_id, "Кроссовки на белом фоне, мягкий студийный свет")
+    raise AssertionError("the wizard never reached its summary")
+
+
+@pytest.mark.parametrize("category", ["video", "visuals", "audio", "texts"])
+def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    account = open_account(stack.db, user_id)
+    ledger = Ledger(stack.db, default_hold_ttl_s=3600)
+    ledger.topup(account.wallet_id, FUNDS, f"journey-funds:{user_id}")
+
+    stack.telegram.send_text(user_id, "/menu")
+    press(stack, user_id, last_bot_message(stack, user_id), "✨ Создать")
+    press(stack, user_id, last_bot_message(stack, user_id), CATEGORY_LABELS[category])
+    models = last_bot_message(stack, user_id)
+    assert "стр. 1" in models["text"]
+    assert all(" ₽" in b or b.startswith(("‹", "›")) for b in buttons(models))
+    stack.telegram.press(user_id, models["message_id"], buttons(models)[0])
+    card = last_bot_message(stack, user_id)
+    assert "Цена: от" in card["text"]
+    press(stack, user_id, card, "Начать")
+    summary = fill_wizard(stack, user_id)
+    assert "Цена:" in summary["text"]
+    press(stack, user_id, summary, "▶ Запустить")
+    started = wait_for(stack, user_id, lambda m: "запущена" in (m.get("text") or ""))
+    assert started["message_id"] == summary["message_id"]  # the screen became the progress line
+
+    result = wait_for(
+        stack, user_id, lambda m: "Готово:" in (m.get("caption") or m.get("text") or "")
+    )
+    progress = wait_for(
+        stack,
+        user_id,
+        lambda m: (
+            m["message_id"] == summary["message_id"]
+            and (m.get("text") or "").startswith("✓ Готово")
+        ),
+    )
+    assert progress["edit_count"] >= 2  # summary → started → done, in one message
+    expected = {"video": "video", "visuals": "photo", "audio": "audio", "texts": None}[category]
+    if expected:
+        assert result["media"]["kind"] == expected
+    spent = FUNDS - ledger.balance(account.wallet_id).balance_kopecks
+    job = stack.db.run(
+        "SELECT price_kopecks, state FROM jobs WHERE user_id = :u", u=account.user_id
+    )
+    assert len(job) == 1 and job[0][1] == "delivered"
+    assert 0 < spent <= job[0][0]
+    assert audit_ledger(stack.db).ok
+
+
+def test_run_pressed_twice_makes_one_job(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    account = open_account(stack.db, user_id)
+    Ledger(stack.db, default_hold_ttl_s=3600).topup(account.wallet_id, FUNDS, f"j2:{user_id}")
+    stack.telegram.send_text(user_id, "/menu")
+    press(stack, user_id, last_bot_message(stack, user_id), "✨ Создать")
+    press(stack, user_id, last_bot_message(stack, user_id), CATEGORY_LABELS["visuals"])
+    models = last_bot_message(stack, user_id)
+    stack.telegram.press(user_id, models["message_id"], buttons(models)[0])
+    press(stack, user_id, last_bot_message(stack, user_id), "Начать")
+    summary = fill_wizard(stack, user_id)
+    run_label = next(b for b in buttons(summary) if b.startswith("▶"))
+    # A double tap: two presses of the same button before the bot has answered either.
+    barrier = threading.Barrier(2)
+
+    def tap() -> None:
+        barrier.wait()
+        stack.telegram.press(user_id, summary["message_id"], run_label)
+
+    taps = [threading.Thread(target=tap) for _ in range(2)]
+    for thread in taps:
+        thread.start()
+    for thread in taps:
+        thread.join()
+    wait_for(stack, user_id, lambda m: "запущена" in (m.get("text") or ""))
+    jobs = stack.db.run("SELECT count(*) FROM jobs WHERE user_id = :u", u=account.user_id)
+    holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
+    assert (jobs[0][0], holds[0][0]) == (1, 1)
+
+
+def test_not_enough_money_is_said_plainly_and_nothing_is_held(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    account = open_account(stack.db, user_id)
+    stack.telegram.send_text(user_id, "/menu")
+    press(stack, user_id, last_bot_message(stack, user_id), "✨ Создать")
+    press(stack, user_id, last_bot_message(stack, user_id), CATEGORY_LABELS["video"])
+    models = last_bot_message(stack, user_id)
+    stack.telegram.press(user_id, models["message_id"], buttons(models)[0])
+    press(stack, user_id, last_bot_message(stack, user_id), "Начать")
+    summary = fill_wizard(stack, user_id)
+    press(stack, user_id, summary, "▶ Запустить")
+    refusal = wait_for(stack, user_id, lambda m: "Не хватает средств" in (m.get("text") or ""))
+    assert "доступно 0 ₽" in refusal["text"]
+    holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
+    assert holds[0][0] == 0
