@@ -42,7 +42,13 @@ def questions(entry: ModelEntry) -> list[str]:
     ]
 
 
-def _label(name: str) -> str:
+def _label(name: str, i18n: I18n | None = None, locale: Locale = "ru") -> str:
+    """The field as a marketer would call it; the schema's own name when we have no word."""
+    if i18n is not None:
+        try:
+            return i18n.get(f"field.{name}", locale)
+        except KeyError:
+            pass
     return name.replace("_", " ")
 
 
@@ -67,12 +73,13 @@ async def ask(
     if spec.is_file:
         kinds = ", ".join(sorted({a.split("/")[0] for a in spec.accept or ("image/png",)}))
         key = "wizard.ask_file"
-        text = i18n.get(key, locale, field=_label(name), kinds=kinds)
+        text = i18n.get(key, locale, field=_label(name, i18n, locale), kinds=kinds)
     elif _choices(spec):
-        text = i18n.get("wizard.ask_choice", locale, field=_label(name))
+        text = i18n.get("wizard.ask_choice", locale, field=_label(name, i18n, locale))
     else:
         limit = i18n.get("wizard.limit", locale, n=spec.max_length) if spec.max_length else ""
-        text = i18n.get("wizard.ask_text", locale, field=_label(name), limit=limit).strip()
+        field = _label(name, i18n, locale)
+        text = i18n.get("wizard.ask_text", locale, field=field, limit=limit).strip()
     if edit:
         await target.edit_text(text, reply_markup=kb.as_markup())
     else:
@@ -129,7 +136,7 @@ async def summary(
         text = refused.message(locale) if hasattr(refused, "message") else str(refused)
         await message.answer(str(text))
         return
-    lines = [f"• {_label(k)}: {str(v)[:80]}" for k, v in values.items()]
+    lines = [f"• {_label(k, i18n, locale)}: {str(v)[:80]}" for k, v in values.items()]
     text = i18n.get(
         "wizard.summary",
         locale,
