@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_BOT_TOKEN = "7903518264:SandboxBotTokenForTheLocalEmulator01"  # noqa: S105 - local only
 SANDBOX_KIE_KEY = "sandbox-kie-key"
 SWEEP_EVERY_S = 60.0
+SANDBOX_SIGNUP_BONUS = 50_000  # 500 ₽
 
 
 def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
@@ -130,6 +131,8 @@ def main() -> int:
             "TELEGRAM_BOT_TOKEN": SANDBOX_BOT_TOKEN,
             "TELEGRAM_WEBHOOK_SECRET": webhook_secret,
             "TELEGRAM_API_BASE": telegram_url,
+            # Demo users get enough for a first generation at once.
+            "SIGNUP_BONUS_KOPECKS": str(settings.signup_bonus_kopecks or SANDBOX_SIGNUP_BONUS),
             **kie_env,
         }
         functions = subprocess.Popen(

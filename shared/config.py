@@ -163,6 +163,10 @@ class Settings(BaseSettings):
         default=3, ge=1, le=20, description="A failing update is dropped after this many tries."
     )
 
+    signup_bonus_kopecks: int = Field(
+        default=0, ge=0, le=10_000_000, description="Given once per Telegram user on /start."
+    )
+
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -280,7 +280,7 @@ def test_every_real_update_gets_a_2xx_and_is_recorded_done(webhook: Webhook) -> 
     # the @mention); her first link is kept.
     assert len(webhook.recorder.sent_to(6418327705)) == 2
     assert len(webhook.recorder.sent_to(-5093847261)) == 1
-    assert webhook.recorder.sent_to(6418327705)[1].endswith("Приглашение учтено.")
+    assert "Приглашение учтено." in webhook.recorder.sent_to(6418327705)[1]
     rows = webhook.db.run(
         "SELECT start_payload, language FROM users WHERE telegram_id = 6418327705"
     )
@@ -311,6 +311,23 @@ def test_a_duplicate_update_id_is_handled_once(webhook: Webhook) -> None:
     assert webhook.update_row(update["update_id"]) == ("done", 1, chat_id, None)
 
 
+def test_a_delivery_while_another_is_running_is_told_to_retry_later(webhook: Webhook) -> None:
+    update = start_update()
+    chat_id = update["message"]["chat"]["id"]
+    # What a first delivery still inside its handler looks like.
+    webhook.db.run(
+        "INSERT INTO processed_updates (bot_id, update_id, chat_id) VALUES (:bot, :id, :chat)",
+        bot=BOT_ID,
+        id=update["update_id"],
+        chat=chat_id,
+    )
+    response = webhook.post_update(update)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "10"
+    assert webhook.recorder.sent_to(chat_id) == []
+    assert webhook.update_row(update["update_id"])[:2] == ("processing", 1)
+
+
 def test_start_greets_in_english_keeps_a_promo_and_resets_the_fsm(webhook: Webhook) -> None:
     update = start_update("/start promo_SPRING-25", language_code="en-GB")
     user_id = update["message"]["from"]["id"]
@@ -324,7 +341,7 @@ def test_start_greets_in_english_keeps_a_promo_and_resets_the_fsm(webhook: Webho
     assert response.status_code == 200
     (text,) = webhook.recorder.sent_to(user_id)
     assert text.startswith("Hello, Test!")
-    assert text.endswith("Promo code SPRING-25 saved.")
+    assert "Promo code SPRING-25 saved." in text
     rows = webhook.db.run(
         "SELECT start_payload, language FROM users WHERE telegram_id = :id", id=user_id
     )

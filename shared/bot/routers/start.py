@@ -12,7 +12,10 @@ from aiogram.types import Message
 from shared.adapters.db import Database
 from shared.bot.i18n import I18n, Locale
 from shared.bot.payloads import Promo, Referral, parse_start_payload
+from shared.bot.routers.menu import main_menu
 from shared.bot.users import start_user
+from shared.config import get_settings
+from shared.domain.money import format_rubles
 
 
 async def on_start(
@@ -37,6 +40,7 @@ async def on_start(
         username=user.username,
         first_name=user.first_name,
         payload=payload,
+        signup_bonus_kopecks=get_settings().signup_bonus_kopecks,
     )
     key = "start.greeting" if started.created else "start.greeting_back"
     lines = [i18n.get(key, locale, name=user.first_name)]
@@ -44,7 +48,11 @@ async def on_start(
         lines.append(i18n.get("start.referral", locale))
     elif isinstance(payload, Promo):
         lines.append(i18n.get("start.promo", locale, code=payload.code))
-    await message.answer("\n\n".join(lines))
+    if started.bonus_kopecks:
+        lines.append(i18n.get("start.bonus", locale, amount=format_rubles(started.bonus_kopecks)))
+    menu_text, menu = main_menu(i18n, locale)
+    lines.append(menu_text)
+    await message.answer("\n\n".join(lines), reply_markup=menu)
 
 
 def start_router() -> Router:
