@@ -12,6 +12,8 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.adapters.db import Database
 from shared.bot.fsm_storage import SWEEP_PER_WRITE, PostgresStorage, storage_key_text
@@ -236,3 +238,24 @@ def test_writes_remove_expired_rows_a_few_at_a_time(db: Database) -> None:
     assert remaining() == 1
     run(storage.update_data(new_key(), {"x": 1}))
     assert remaining() == 0
+
+
+_ids = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_keys = st.builds(
+    StorageKey,
+    bot_id=_ids,
+    chat_id=_ids,
+    user_id=_ids,
+    thread_id=st.none() | _ids,
+    business_connection_id=st.none() | st.text(max_size=12),
+    destiny=st.text(min_size=1, max_size=12),
+)
+
+
+@given(_keys, _keys)
+def test_key_text_is_injective(left: StorageKey, right: StorageKey) -> None:
+    # "" and None for the business connection are the same thing to aiogram (no connection).
+    same = replace(left, business_connection_id=left.business_connection_id or None) == replace(
+        right, business_connection_id=right.business_connection_id or None
+    )
+    assert (storage_key_text(left) == storage_key_text(right)) == same
