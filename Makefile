@@ -22,6 +22,11 @@ $(TASKS_EMULATOR_STAMP): requirements-tasks-emulator.txt
 	$(TASKS_EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tasks-emulator.txt
 	touch $(TASKS_EMULATOR_STAMP)
 
+# The browser test drives Debian's Chromium (no browser download: only package registries).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: $(STAMP)
 	$(PY) -m scripts.sandbox
 
@@ -32,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: lint typecheck $(TASKS_EMULATOR_STAMP)
+test: lint typecheck $(TASKS_EMULATOR_STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 check-ledger: $(STAMP)
