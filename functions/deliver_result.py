@@ -50,13 +50,15 @@ def delivery() -> DeliveryService:
 
 async def deliver(job_id: str, again: bool) -> str:
     from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
+
+    from shared.bot.session import InvocationSession
 
     settings = get_settings()
     if settings.telegram_bot_token is None:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    # One SSL context per process and no close-time sleep (docs/BOT.md, "Session").
+    session = InvocationSession(TelegramAPIServer.from_base(settings.telegram_api_base))
     async with Bot(settings.telegram_bot_token.get_secret_value(), session=session) as bot:
         return await delivery().deliver(bot, job_id, again=again)
 

@@ -157,6 +157,7 @@ def job_stack(
     queue_max_attempts: int = 6,
     function_workers: int = 1,
     sim_in_process: bool = True,
+    function_env_extra: Mapping[str, str] | None = None,
     **sim_knobs: Any,
 ) -> Iterator[Stack]:
     sim: KieSimulator | None = None
@@ -202,7 +203,14 @@ def job_stack(
             *("--workers", str(function_workers)),
         ],
         cwd=ROOT,
-        env=function_env(database_url, sim_url, queue_url, functions_url, telegram_url),
+        env=function_env(
+            database_url,
+            sim_url,
+            queue_url,
+            functions_url,
+            telegram_url,
+            **dict(function_env_extra or {}),
+        ),
         stdout=subprocess.DEVNULL,
     )
     settings = load_settings(_env_file=None)

@@ -402,6 +402,12 @@ class JobService:
                 self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=name)
                 report.redelivered += 1
         report.holds_expired = len(self._ledger.expire_holds(limit=batch))
+        # Telegram reuses update ids only after a week of silence: older marks can go.
+        self._db.run(
+            "DELETE FROM processed_updates WHERE ctid IN (SELECT ctid FROM processed_updates "
+            "WHERE received_at < now() - interval '8 days' LIMIT :n)",
+            n=batch * 20,
+        )
         balance, held, wallets = self._db.run(
             "SELECT coalesce(sum(balance), 0), coalesce(sum(held), 0), count(*) FROM wallets"
         )[0]

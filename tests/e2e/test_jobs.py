@@ -461,3 +461,21 @@ def test_a_user_who_blocked_the_bot_is_marked_and_not_retried(stack: Stack) -> N
     assert stack.service.get(job.id).state is JobState.SUCCEEDED  # nothing was delivered
     response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id})
     assert (response.status_code, response.json()["status"]) == (200, "blocked")
+
+
+def test_the_sweeper_forgets_update_ids_older_than_a_week(stack: Stack) -> None:
+    old, recent = 910_000_000 + new_telegram_id() % 10**6, 920_000_000 + new_telegram_id() % 10**6
+    stack.db.run(
+        "INSERT INTO processed_updates (bot_id, update_id, status, received_at) VALUES "
+        "(1, :old, 'done', now() - interval '9 days'), "
+        "(1, :recent, 'done', now() - interval '6 days')",
+        old=old,
+        recent=recent,
+    )
+    stack.sweep()
+    kept = stack.db.run(
+        "SELECT update_id FROM processed_updates WHERE update_id IN (:old, :recent)",
+        old=old,
+        recent=recent,
+    )
+    assert kept == [[recent]]
