@@ -1,0 +1,119 @@
+"""End-to-end benchmark: simulated users do whole journeys through the Telegram emulator.
+
+    python -m scripts.bench_e2e [--users 200] [--concurrency 32]
+
+Each user: /start (signup bonus) → Создать → Визуалы → first model → Начать →
+a prompt (and the first option of any choice) → ▶ Запустить, then waits for the
+result. Every step is an HTTP round trip through the emulator, the webhook and
+aiogram; the job goes through the queue, submit_job, the KIE simulator (delay 0),
+kie_callback and deliver_result. Prints journeys/s, p50/p99 from the run press to
+the result message, lost journeys (must be 0), and the ledger invariants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from scripts.job_stack import Stack, job_stack
+from shared.adapters.db import Database, parse_database_url
+from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.migrate import migrate
+from shared.registry import categories
+from shared.services.ledger_audit import audit_ledger
+
+PROMPT = "Баннер для распродажи кроссовок, яркий, минимализм"
+VISUALS = next(c.label.ru for c in categories() if c.slug == "visuals")
+
+
+def last_out(stack: Stack, user: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = stack.telegram.chat(user)["messages"]
+    return [m for m in messages if m["direction"] == "out"][-1]
+
+
+def press_prefix(stack: Stack, user: int, prefix: str) -> None:
+    message = last_out(stack, user)
+    label = next(
+        b["text"]
+        for row in message.get("keyboard", [])
+        for b in row
+        if b["text"].startswith(prefix)
+    )
+    stack.telegram.press(user, message["message_id"], label)
+
+
+def journey(stack: Stack, user: int, timeout_s: float) -> float | None:
+    """Seconds from the run press to the result in the chat; None when it never came."""
+    stack.telegram.send_text(user, "/start")
+    press_prefix(stack, user, "✨ Создать")
+    press_prefix(stack, user, VISUALS)
+    models = last_out(stack, user)
+    stack.telegram.press(user, models["message_id"], models["keyboard"][0][0]["text"])
+    press_prefix(stack, user, "Начать")
+    stack.telegram.send_text(user, PROMPT)
+    for _ in range(8):
+        message = last_out(stack, user)
+        labels = [b["text"] for row in message.get("keyboard", []) for b in row]
+        if any(label.startswith("▶") for label in labels):
+            break
+        stack.telegram.press(user, message["message_id"], labels[0])
+    pressed = time.monotonic()
+    press_prefix(stack, user, "▶ Запустить")
+    deadline = pressed + timeout_s
+    while time.monotonic() < deadline:
+        messages = stack.telegram.chat(user)["messages"]
+        if any("Готово:" in (m.get("caption") or m.get("text") or "") for m in messages):
+            return time.monotonic() - pressed
+        time.sleep(0.02)
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kie-bench-e2e-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
+        with server.running():
+            db = Database(parse_database_url(server.url), max_size=8)
+            migrate(db)
+            with job_stack(
+                db,
+                server.url,
+                queue_workers=16,
+                function_workers=2,
+                sim_in_process=False,
+                delay_s=0.0,
+                function_env_extra={"SIGNUP_BONUS_KOPECKS": "50000"},
+            ) as stack:
+                users = [3_000_000_000 + n for n in range(options.users)]
+                began = time.monotonic()
+                with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+                    results = list(pool.map(lambda u: journey(stack, u, options.timeout), users))
+                elapsed = time.monotonic() - began
+                done = sorted(r for r in results if r is not None)
+                lost = len(results) - len(done)
+                report = audit_ledger(stack.db)
+    print(f"{options.users} users, {options.concurrency} at a time, simulator delay 0")
+    print(f"journeys/s: {options.users / elapsed:.1f} ({elapsed:.1f} s in all)")
+    if done:
+        p99 = done[max(0, int(len(done) * 0.99) - 1)]
+        print(
+            f"run press → result message: p50 {statistics.median(done) * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms (goal p50 ≤ 300 ms)"
+        )
+    print(f"lost journeys: {lost} (must be 0)")
+    print("ledger invariants: " + ("OK" if report.ok else "VIOLATED\n" + report.summary()))
+    return 0 if lost == 0 and report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
