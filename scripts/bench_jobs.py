@@ -120,7 +120,7 @@ def report(
     swept = sum(task_of.get(j) in lost_tasks for j in job_ids)
     for _job_id, user_id, state, price, credits, _code, _captures in rows:
         states[state] = states.get(state, 0) + 1
-        if state == "succeeded":
+        if state in ("succeeded", "delivered"):
             cost = (
                 price
                 if credits is None
