@@ -15,16 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from scripts.job_stack import Stack, job_stack
-from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
-from shared.adapters.migrate import migrate
+from scripts.job_stack import Stack, benchmark_stack
 from shared.registry import categories
 from shared.services.ledger_audit import audit_ledger
 
@@ -80,28 +75,15 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=120.0)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kie-bench-e2e-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-        with server.running():
-            db = Database(parse_database_url(server.url), max_size=8)
-            migrate(db)
-            with job_stack(
-                db,
-                server.url,
-                queue_workers=16,
-                function_workers=2,
-                sim_in_process=False,
-                delay_s=0.0,
-                function_env_extra={"SIGNUP_BONUS_KOPECKS": "50000"},
-            ) as stack:
-                users = [3_000_000_000 + n for n in range(options.users)]
-                began = time.monotonic()
-                with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-                    results = list(pool.map(lambda u: journey(stack, u, options.timeout), users))
-                elapsed = time.monotonic() - began
-                done = sorted(r for r in results if r is not None)
-                lost = len(results) - len(done)
-                report = audit_ledger(stack.db)
+    with benchmark_stack(function_env_extra={"SIGNUP_BONUS_KOPECKS": "50000"}) as stack:
+        users = [3_000_000_000 + n for n in range(options.users)]
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+            results = list(pool.map(lambda u: journey(stack, u, options.timeout), users))
+        elapsed = time.monotonic() - began
+        done = sorted(r for r in results if r is not None)
+        lost = len(results) - len(done)
+        report = audit_ledger(stack.db)
     print(f"{options.users} users, {options.concurrency} at a time, simulator delay 0")
     print(f"journeys/s: {options.users / elapsed:.1f} ({elapsed:.1f} s in all)")
     if done:

@@ -17,18 +17,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
-from scripts.job_stack import Stack, job_stack
-from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
-from shared.adapters.migrate import migrate
+from scripts.job_stack import Stack, benchmark_stack
 from shared.jobs.states import JobState
 from shared.registry import enabled_models, kopecks_for
 from shared.registry.samples import sample_inputs, sample_media_seconds
@@ -166,34 +161,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--function-workers", type=int, default=2)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kie-bench-jobs-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
-        with server.running():
-            db = Database(parse_database_url(server.url), max_size=10)
-            migrate(db)
-            with job_stack(
-                db,
-                server.url,
-                queue_workers=16,
-                # deliver_result is not built yet: one 404 per delivery, not a retry storm
-                # (the simulator here injects no 429/5xx, so submissions need no retries)
-                queue_max_attempts=1,
-                function_workers=options.function_workers,
-                sim_in_process=False,
-                delay_s=0.0,
-                seed=options.seed,
-                failure_rate=options.failure,
-                duplicate_rate=options.duplicate,
-                lost_rate=options.lost,
-                balance=10**12,
-            ) as stack:
-                print(
-                    f"{options.jobs} jobs, {options.users} users; faults: failure "
-                    f"{options.failure:.0%}, duplicate {options.duplicate:.0%}, "
-                    f"lost {options.lost:.0%}",
-                    flush=True,
-                )
-                return run(stack, options.jobs, options.users)
+    with benchmark_stack(
+        function_workers=options.function_workers,
+        seed=options.seed,
+        failure_rate=options.failure,
+        duplicate_rate=options.duplicate,
+        lost_rate=options.lost,
+        balance=10**12,
+    ) as stack:
+        print(
+            f"{options.jobs} jobs, {options.users} users; faults: failure "
+            f"{options.failure:.0%}, duplicate {options.duplicate:.0%}, "
+            f"lost {options.lost:.0%}",
+            flush=True,
+        )
+        return run(stack, options.jobs, options.users)
 
 
 if __name__ == "__main__":

@@ -255,3 +255,30 @@ def job_stack(
             sim_process.terminate()
             sim_process.wait(timeout=10)
         kie.close()
+
+
+@contextmanager
+def benchmark_stack(**options: Any) -> Iterator[Stack]:
+    """A job stack on a fresh embedded Postgres with production durability (fsync on), its
+    functions under gunicorn and the simulator in processes of their own: what the
+    benchmarks measure. `options` go to job_stack."""
+    import tempfile
+
+    from shared.adapters.db import parse_database_url
+    from shared.adapters.embedded_pg import EmbeddedPostgres
+    from shared.adapters.migrate import migrate
+
+    with tempfile.TemporaryDirectory(prefix="kie-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port())
+        with server.running():
+            db = Database(parse_database_url(server.url), max_size=10)
+            migrate(db)
+            options = {
+                "queue_workers": 16,
+                "function_workers": 2,
+                "sim_in_process": False,
+                "delay_s": 0.0,
+                **options,
+            }
+            with job_stack(db, server.url, **options) as stack:
+                yield stack
