@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from scripts.job_stack import Stack, job_stack
-from shared.registry import categories
+from shared.bot.catalog_view import model_button
+from shared.bot.routers.wizard import questions
+from shared.registry import categories, enabled_models
+from shared.registry.schema import ModelEntry
 from shared.services.ledger import Ledger
 from shared.services.ledger_audit import audit_ledger
 from shared.services.users import open_account
@@ -178,3 +181,102 @@ def test_not_enough_money_is_said_plainly_and_nothing_is_held(stack: Stack) -> N
     assert "доступно 0 ₽" in refusal["text"]
     holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
     assert holds[0][0] == 0
+
+
+def open_model(stack: Stack, user_id: int, entry: ModelEntry) -> None:
+    """From /menu to the model's wizard, paging the category as a user would."""
+    stack.telegram.send_text(user_id, "/menu")
+    press(stack, user_id, last_bot_message(stack, user_id), "✨ Создать")
+    press(stack, user_id, last_bot_message(stack, user_id), CATEGORY_LABELS[entry.category])
+    for _ in range(40):
+        page = last_bot_message(stack, user_id)
+        label = model_button(entry, "ru")
+        if label in buttons(page):
+            stack.telegram.press(user_id, page["message_id"], label)
+            break
+        press(stack, user_id, page, "›")
+    else:
+        raise AssertionError(f"{entry.id} not found in its category")
+    press(stack, user_id, last_bot_message(stack, user_id), "Начать")
+
+
+def first_model(category: str, wants: Callable[[ModelEntry], bool]) -> ModelEntry:
+    return next(e for e in enabled_models() if e.category == category and wants(e))
+
+
+def asks_for_a_file(entry: ModelEntry) -> bool:
+    first = (questions(entry) or [""])[0]
+    return (
+        bool(first)
+        and entry.inputs[first].is_file
+        and "image/png" in (entry.inputs[first].accept or ())
+    )
+
+
+def nothing_held(stack: Stack, telegram_id: int) -> bool:
+    account = open_account(stack.db, telegram_id)
+    holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
+    jobs = stack.db.run("SELECT count(*) FROM jobs WHERE user_id = :u", u=account.user_id)
+    return bool(holds[0][0] == 0 and jobs[0][0] == 0)
+
+
+def test_a_prompt_longer_than_the_model_takes_is_refused(stack: Stack) -> None:
+    entry = first_model(
+        "video",
+        lambda e: (
+            (questions(e) or [""])[0] == "prompt"
+            and (e.inputs["prompt"].max_length or 10**6) < 4096
+        ),
+    )
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    open_model(stack, user_id, entry)
+    stack.telegram.send_text(user_id, "я" * 4096)
+    limit = entry.inputs["prompt"].max_length
+    assert last_bot_message(stack, user_id)["text"] == (
+        f"Слишком длинно: 4096 символов, а модель принимает до {limit}."
+    )
+    assert nothing_held(stack, user_id)
+
+
+def test_a_pdf_where_an_image_is_expected_is_refused(stack: Stack) -> None:
+    entry = first_model("visuals", asks_for_a_file)
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    open_model(stack, user_id, entry)
+    stack.telegram.send_file(
+        user_id, b"%PDF-1.7\n" + b"0" * 100, file_name="brief.pdf", mime_type="application/pdf"
+    )
+    assert last_bot_message(stack, user_id)["text"].startswith("Этот формат не подходит.")
+    assert nothing_held(stack, user_id)
+
+
+def test_a_30_mb_file_is_refused_before_anything_is_downloaded(stack: Stack) -> None:
+    from scripts.telegram_emulator.files import IncomingFile
+
+    entry = first_model("visuals", asks_for_a_file)
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    open_model(stack, user_id, entry)
+    big = IncomingFile(PNG, "poster.png", "image/png", 30 * 1024 * 1024)
+    downloads = len(stack.telegram.calls("getFile"))
+    stack.telegram.actions.send_file(user_id, big, kind="document")
+    assert last_bot_message(stack, user_id)["text"].startswith("Файл слишком большой")
+    assert len(stack.telegram.calls("getFile")) == downloads  # refused before downloading
+    assert nothing_held(stack, user_id)
+
+
+def test_a_stale_button_gets_a_clear_answer(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    summary = fill_wizard(stack, user_id)
+    stack.telegram.send_text(user_id, "/start")  # the wizard is dropped
+    before = len(stack.telegram.calls("answerCallbackQuery"))
+    run = next(b for b in buttons(summary) if b.startswith("▶"))
+    stack.telegram.press(user_id, summary["message_id"], run)
+    [answer] = stack.telegram.calls("answerCallbackQuery")[before:]
+    assert answer.params.get("text") == "Эта кнопка устарела. Откройте меню заново: /menu"
+    assert str(answer.params.get("show_alert")).lower() == "true"
+    assert nothing_held(stack, user_id)
