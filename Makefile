@@ -27,6 +27,13 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# Receipt OCR calls the tesseract binary; Russian and English data, and DejaVu fonts
+# with Cyrillic for the receipts the tests render, all from Debian's packages.
+TESSERACT := /usr/bin/tesseract
+TESSDATA_RUS := /usr/share/tesseract-ocr/5/tessdata/rus.traineddata
+$(TESSERACT) $(TESSDATA_RUS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core
+
 run: $(STAMP)
 	$(PY) -m scripts.sandbox
 
@@ -37,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: lint typecheck $(TASKS_EMULATOR_STAMP) $(CHROMIUM)
+test: lint typecheck $(TASKS_EMULATOR_STAMP) $(CHROMIUM) $(TESSERACT) $(TESSDATA_RUS)
 	$(PY) -m pytest
 
 check-ledger: $(STAMP)

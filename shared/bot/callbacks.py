@@ -32,3 +32,10 @@ class WizardCb(CallbackData, prefix="v1w"):
 def model_key(model_id: str) -> str:
     """A short stable handle for a model id (10 hex characters)."""
     return hashlib.sha1(model_id.encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+class TopUpCb(CallbackData, prefix="v1p"):
+    """The wallet top-up flow (payments): open the menu, pick a pack, pick a method."""
+
+    action: str  # open | pack | custom | method | cancel
+    value: str = ""

@@ -1,4 +1,7 @@
-"""Texts by key from `locales/{ru,en}.json`: Russian by default, English for "en*" users.
+"""Texts by key from `locales/`: Russian by default, English for "en*" users.
+
+Each locale is `<locale>.json` plus any `<feature>.<locale>.json` (one file per
+feature, so features evolve apart); a key defined in two files is an error.
 
 Placeholders are `{name}` and are filled after lookup (never an f-string inside
 a text), so a translation may reorder them. `check_parity` finds a key or a
@@ -42,10 +45,16 @@ class I18n:
     def load(cls, directory: Path = LOCALES_DIR) -> I18n:
         texts: dict[Locale, dict[str, str]] = {}
         for locale in LOCALES:
-            raw = json.loads((directory / f"{locale}.json").read_text(encoding="utf-8"))
-            if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-                raise ValueError(f"{locale}.json must map keys to strings")
-            texts[locale] = raw
+            merged: dict[str, str] = {}
+            files = [directory / f"{locale}.json", *sorted(directory.glob(f"*.{locale}.json"))]
+            for path in files:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+                    raise ValueError(f"{path.name} must map keys to strings")
+                if clash := merged.keys() & raw.keys():
+                    raise ValueError(f"{path.name} redefines {sorted(clash)}")
+                merged.update(raw)
+            texts[locale] = merged
         return cls(texts)
 
     def get(self, key: str, locale: Locale, /, **values: object) -> str:

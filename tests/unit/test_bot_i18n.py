@@ -16,9 +16,20 @@ def test_every_key_and_placeholder_exists_in_both_locales() -> None:
 
 def test_locale_files_are_flat_maps_of_non_empty_strings() -> None:
     for locale in LOCALES:
-        texts = json.loads((LOCALES_DIR / f"{locale}.json").read_text(encoding="utf-8"))
-        assert texts, locale
-        assert all(isinstance(v, str) and v.strip() for v in texts.values()), locale
+        for path in [LOCALES_DIR / f"{locale}.json", *LOCALES_DIR.glob(f"*.{locale}.json")]:
+            texts = json.loads(path.read_text(encoding="utf-8"))
+            assert texts, path.name
+            assert all(isinstance(v, str) and v.strip() for v in texts.values()), path.name
+
+
+def test_feature_files_merge_and_a_key_defined_twice_is_refused(tmp_path: Path) -> None:
+    for locale in LOCALES:
+        (tmp_path / f"{locale}.json").write_text(json.dumps({"a": locale}), encoding="utf-8")
+        (tmp_path / f"pay.{locale}.json").write_text(json.dumps({"b": "x"}), encoding="utf-8")
+    assert I18n.load(tmp_path).get("b", "en") == "x"
+    (tmp_path / "more.ru.json").write_text(json.dumps({"a": "again"}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"more\.ru\.json redefines \['a'\]"):
+        I18n.load(tmp_path)
 
 
 def test_parity_reports_a_missing_key_and_differing_placeholders(tmp_path: Path) -> None:
