@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     gcp_location: str | None = None
     cloud_tasks_queue_submit: str = "submit"
     cloud_tasks_queue_deliver: str = "deliver"
+    cloud_tasks_queue_ocr: str = "ocr"
     cloud_tasks_invoker_email: str | None = Field(
         default=None, description="Service account whose OIDC token Cloud Tasks sends."
     )
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     sqs_queue_url_submit: str | None = Field(default=None, description="AWS: submit_job's queue.")
     sqs_queue_url_deliver: str | None = Field(
         default=None, description="AWS: deliver_result's queue."
+    )
+    sqs_queue_url_ocr: str | None = Field(
+        default=None, description="AWS: ocr_receipt's queue (manual transfers)."
     )
     aws_region: str | None = None
     aws_endpoint_url: str | None = Field(
@@ -165,6 +169,48 @@ class Settings(BaseSettings):
 
     signup_bonus_kopecks: int = Field(
         default=0, ge=0, le=10_000_000, description="Given once per Telegram user on /start."
+    )
+
+    # --- Payments -----------------------------------------------------------
+    topup_packs_rub: tuple[int, ...] = Field(
+        default=(300, 500, 1000, 3000),
+        description="Top-up packs in whole rubles, as JSON: [300, 500, 1000, 3000].",
+    )
+    topup_min_rub: int = Field(default=100, ge=1, le=1_000_000)
+    topup_max_rub: int = Field(default=50_000, ge=1, le=1_000_000)
+    payment_ttl_s: int = Field(
+        default=24 * 3600, ge=60, le=30 * 24 * 3600, description="An unpaid invoice expires."
+    )
+    stars_enabled: bool = Field(default=True, description="Offer Telegram Stars (XTR).")
+    stars_kopecks_per_star: int = Field(
+        default=130, ge=1, le=100_000, description="Kopecks credited per Star paid."
+    )
+    payments_provider_token: SecretStr | None = Field(
+        default=None,
+        description="Telegram payments provider token (e.g. YooKassa) for card payments in RUB; "
+        "unset hides card payments.",
+    )
+    payments_fiscal_receipt: bool = Field(
+        default=False, description="Ask the e-mail and send a 54-FZ receipt in provider_data."
+    )
+    payments_vat_code: int = Field(default=1, ge=1, le=12, description="YooKassa vat_code.")
+    transfer_details: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Bank details shown for a manual transfer; unset hides manual transfers.",
+    )
+    admin_telegram_ids: tuple[int, ...] = Field(
+        default=(),
+        description="Telegram ids of admins (receipt approvals, refunds), as JSON: [123, 456].",
+    )
+    referral_bonus_kopecks: int = Field(
+        default=0, ge=0, le=10_000_000, description="To the referrer on a referee's first top-up."
+    )
+    receipt_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        le=20 * 1024 * 1024,
+        description="Largest receipt image accepted (bots download at most 20 MB).",
     )
 
     # --- Logging ------------------------------------------------------------

@@ -84,6 +84,7 @@ class CloudTasksQueue:
             queues={
                 "submit_job": settings.cloud_tasks_queue_submit,
                 "deliver_result": settings.cloud_tasks_queue_deliver,
+                "ocr_receipt": settings.cloud_tasks_queue_ocr,
             },
             invoker_email=settings.cloud_tasks_invoker_email,
             emulator_host=settings.cloud_tasks_emulator_host,

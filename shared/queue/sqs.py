@@ -55,6 +55,8 @@ class SqsTaskQueue:
         missing = [target for target, url in urls.items() if not url]
         if missing:
             raise QueueNotConfigured(f"SQS queue URL missing for {', '.join(missing)}")
+        if settings.sqs_queue_url_ocr:  # optional: only manual transfers need receipt OCR
+            urls["ocr_receipt"] = settings.sqs_queue_url_ocr
         return cls(
             {t: u for t, u in urls.items() if u},
             region=settings.aws_region,
