@@ -71,22 +71,41 @@ class Ledger:
 
     # --- money in ---------------------------------------------------------------
     def topup(
-        self, wallet_id: int, amount: int, ref: str, reason: str | None = None
+        self,
+        wallet_id: int,
+        amount: int,
+        ref: str,
+        reason: str | None = None,
+        *,
+        conn: PooledConnection | None = None,
     ) -> LedgerEntry:
         """Money paid in (the payment's external id makes the ref)."""
-        return self._credit(EntryKind.TOPUP, wallet_id, amount, ref, reason)
+        return self._credit(EntryKind.TOPUP, wallet_id, amount, ref, reason, conn)
 
     def bonus(
-        self, wallet_id: int, amount: int, ref: str, reason: str | None = None
+        self,
+        wallet_id: int,
+        amount: int,
+        ref: str,
+        reason: str | None = None,
+        *,
+        conn: PooledConnection | None = None,
     ) -> LedgerEntry:
         """Money given (signup, promo code, referral)."""
-        return self._credit(EntryKind.BONUS, wallet_id, amount, ref, reason)
+        return self._credit(EntryKind.BONUS, wallet_id, amount, ref, reason, conn)
 
     def _credit(
-        self, kind: EntryKind, wallet_id: int, amount: int, ref: str, reason: str | None
+        self,
+        kind: EntryKind,
+        wallet_id: int,
+        amount: int,
+        ref: str,
+        reason: str | None,
+        conn: PooledConnection | None,
     ) -> LedgerEntry:
         return self._call(
             "ledger_credit(:wallet, :kind, :amount, :ref, :reason)",
+            conn=conn,
             wallet=_check_wallet_id(wallet_id),
             kind=kind.value,
             amount=check_amount(amount),
