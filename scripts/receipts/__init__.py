@@ -1,0 +1,1 @@
+"""Rendered bank receipts with their ground truth, for the OCR tests and scripts."""

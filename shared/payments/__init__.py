@@ -1,0 +1,1 @@
+"""Payments: top-ups, receipts and the codes that tie a bank transfer to a payment."""

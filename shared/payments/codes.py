@@ -1,0 +1,79 @@
+"""Payment codes a user writes into a bank transfer's comment, and finding them in OCR text.
+
+A code is "KS-" and six characters from an alphabet without the characters OCR
+confuses with one another (0/O/D/Q, 1/I/L, 5/S, 8/B, 2/Z, 6/G, U/V): 20**6 = 64
+million codes. Finding one tolerates what OCR and people do to it: lowercase,
+spaces, any dash or none, Cyrillic look-alike letters (rus+eng OCR often reads
+Latin "K" as Cyrillic "К"), and the confusable characters mapped back.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+PREFIX = "KS-"
+ALPHABET = "34679ACEFHJKMNPRTWXY"
+CODE_BODY_LENGTH = 6
+
+# What OCR writes → the alphabet's character it most likely was.
+_CONFUSIONS: dict[str, str] = {
+    # Cyrillic look-alikes of Latin capitals (and lowercase forms).
+    "А": "A", "а": "A", "С": "C", "с": "C", "Е": "E", "е": "E", "Н": "H", "н": "H",
+    "К": "K", "к": "K", "М": "M", "м": "M", "Р": "P", "р": "P", "Т": "T", "т": "T",
+    "Х": "X", "х": "X", "У": "Y", "у": "Y", "Ч": "4", "ч": "4", "б": "6", "Б": "6",
+    "З": "3", "з": "3", "Ш": "W", "ш": "W", "Г": "F", "П": "N", "И": "N", "п": "N",
+    # Latin characters outside the alphabet → the alphabet's look-alike.
+    "G": "6", "b": "6", "g": "9", "q": "9", "V": "Y", "v": "Y", "Z": "7", "z": "7",
+    "€": "E", "£": "E",
+}  # fmt: skip
+
+_PREFIX_RE = re.compile(
+    r"(?<![0-9A-Za-zА-Яа-яЁё])[KkКк]\s?[SsЅ5$]\s?[-‐‑‒–—―−_.:=~]?", re.UNICODE
+)
+_SEPARATORS = frozenset(" \t-‐‑‒–—―−_.:")
+
+
+def new_payment_code() -> str:
+    """A fresh code such as "KS-7HX4PT", from the secrets module."""
+    body = "".join(secrets.choice(ALPHABET) for _ in range(CODE_BODY_LENGTH))
+    return PREFIX + body
+
+
+def normalise_code_char(char: str) -> str | None:
+    """The alphabet character OCR most likely meant, or None when it is not one."""
+    upper = char.upper() if char.isascii() else char
+    if upper in ALPHABET:
+        return upper
+    mapped = _CONFUSIONS.get(char) or _CONFUSIONS.get(upper)
+    return mapped if mapped is not None and mapped in ALPHABET else None
+
+
+def find_payment_code(text: str) -> str | None:
+    """The first payment code in `text` ("KS-XXXXXX" in canonical form), or None.
+
+    After the prefix, six alphabet characters must follow, perhaps split by spaces
+    or dashes; a seventh letter or digit right after them means it was a longer
+    word, not a code.
+    """
+    for match in _PREFIX_RE.finditer(text):
+        body: list[str] = []
+        position = match.end()
+        while position < len(text) and len(body) < CODE_BODY_LENGTH:
+            char = text[position]
+            if char in _SEPARATORS:
+                if char in " \t" and not body and position - match.end() > 1:
+                    break
+                position += 1
+                continue
+            mapped = normalise_code_char(char)
+            if mapped is None:
+                break
+            body.append(mapped)
+            position += 1
+        if len(body) != CODE_BODY_LENGTH:
+            continue
+        if position < len(text) and text[position].isalnum():
+            continue
+        return PREFIX + "".join(body)
+    return None
