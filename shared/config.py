@@ -170,6 +170,15 @@ class Settings(BaseSettings):
     signup_bonus_kopecks: int = Field(
         default=0, ge=0, le=10_000_000, description="Given once per Telegram user on /start."
     )
+    user_jobs_in_flight_max: int = Field(
+        default=3, ge=1, le=100, description="Jobs one user may have running at once."
+    )
+    user_rate_per_s: float = Field(
+        default=3.0, gt=0, le=100, description="Messages and presses per second a user refills."
+    )
+    user_rate_burst: int = Field(
+        default=20, ge=1, le=1000, description="Messages and presses a user may send at once."
+    )
 
     # --- Payments -----------------------------------------------------------
     topup_packs_rub: tuple[int, ...] = Field(

@@ -39,3 +39,23 @@ class TopUpCb(CallbackData, prefix="v1p"):
 
     action: str  # open | pack | custom | method | cancel
     value: str = ""
+
+
+class HistoryCb(CallbackData, prefix="v2h"):
+    """History: a page of jobs, one job's card, and what a card offers."""
+
+    action: str  # list | job | again | repeat | edit
+    page: int = 0
+    job: str = ""  # the job's uuid as 32 hex digits
+
+
+class ResultCb(CallbackData, prefix="v2r"):
+    """The buttons under a delivered result; each answers with a new message."""
+
+    action: str  # repeat | edit | again | menu
+    job: str = ""
+
+
+class SettingsCb(CallbackData, prefix="v2s"):
+    action: str  # open | lang
+    value: str = ""

@@ -41,6 +41,7 @@ from shared.storage.port import ObjectStore, ObjectStoreError
 
 if TYPE_CHECKING:
     from aiogram import Bot
+    from aiogram.types import InlineKeyboardMarkup
 
 log = logging.getLogger("kie_studio.delivery")
 
@@ -88,8 +89,8 @@ class DeliveryService:
         try:
             if job.state is JobState.SUCCEEDED or (again and job.state is JobState.DELIVERED):
                 await self._send_result(bot, job, recipient, again=again)
-                self._jobs.transition(job.id, "deliver", JobState.DELIVERED)
-                await self._update_progress(bot, job, recipient, "delivery.progress_done")
+                if self._jobs.transition(job.id, "deliver", JobState.DELIVERED) is not None:
+                    await self._update_progress(bot, job, recipient, "delivery.progress_done")
                 return "delivered"
             if job.state in (JobState.FAILED, JobState.EXPIRED) and self._needs_notice(job.id):
                 await self._send_failure(bot, job, recipient)
@@ -150,6 +151,30 @@ class DeliveryService:
         return int(rows[0][0]) if rows else 0
 
     # --- a result ------------------------------------------------------------------------
+    def _result_buttons(self, job: Job, locale: Locale) -> InlineKeyboardMarkup:
+        """Under every result: repeat, change and repeat, send again, menu (the history
+        router answers them). Imported here: aiogram is for the functions that talk to
+        Telegram, and this one does only when it sends."""
+        from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+        from shared.bot.callbacks import ResultCb
+
+        job_hex = job.id.replace("-", "")
+        kb = InlineKeyboardBuilder()
+        for action, key in (
+            ("repeat", "result.repeat"),
+            ("edit", "result.edit"),
+            ("again", "result.again"),
+            ("menu", "menu.back_to_menu"),
+        ):
+            job_field = "" if action == "menu" else job_hex
+            kb.button(
+                text=self._i18n.get(key, locale),
+                callback_data=ResultCb(action=action, job=job_field),
+            )
+        kb.adjust(2, 2)
+        return kb.as_markup()
+
     async def _send_result(self, bot: Bot, job: Job, to: Recipient, *, again: bool) -> None:
         entry = get_model(job.model_id)
         title = entry.title.ru if to.locale == "ru" else entry.title.en
@@ -159,32 +184,40 @@ class DeliveryService:
         result = job.result or {}
         text = result.get("text")
         urls = [u for u in result.get("urls") or [] if isinstance(u, str)]
+        buttons = self._result_buttons(job, to.locale)
         if text:
-            await self._send_text(bot, to.chat_id, str(text), caption)
+            await self._send_text(bot, to.chat_id, str(text), caption, None if urls else buttons)
         if urls:
             sources = self._sources(job, urls, prefer_archive=again)
             plans = [self._plan(url, entry.kind, size, kind) for url, size, kind in sources]
-            await self._send_files(bot, to, plans, caption if not text else None)
+            await self._send_files(bot, to, plans, caption if not text else None, buttons)
 
-    async def _send_text(self, bot: Bot, chat_id: int, text: str, caption: str) -> None:
+    async def _send_text(
+        self,
+        bot: Bot,
+        chat_id: int,
+        text: str,
+        caption: str,
+        buttons: InlineKeyboardMarkup | None,
+    ) -> None:
         from aiogram.types import BufferedInputFile
 
         parts = split_text(text)
         if len(parts) > TEXT_MESSAGES_MAX:
             document = BufferedInputFile(text.encode("utf-8"), filename="result.txt")
-            await bot.send_document(chat_id, document, caption=caption[:1024])
+            await bot.send_document(chat_id, document, caption=caption[:1024], reply_markup=buttons)
             return
         for part in parts:
             await bot.send_message(chat_id, part)
-        await bot.send_message(chat_id, caption)
+        await bot.send_message(chat_id, caption, reply_markup=buttons)
 
     def _sources(
         self, job: Job, urls: list[str], *, prefer_archive: bool
     ) -> list[tuple[str, int | None, str]]:
         """(url, size, content type) per file: our archived copy where we have one."""
         store = self._store()
-        archived: list[dict[str, Any]] = []
-        if store is not None:
+        archived: list[dict[str, Any]] = self._archived(job.id) if prefer_archive else []
+        if store is not None and len(archived) != len(urls):
             try:
                 archived = [
                     {"key": a.key, "size": a.size_bytes, "type": a.content_type}
@@ -210,6 +243,12 @@ class DeliveryService:
                 sources.append((url, *self._probe(url)))
         return sources
 
+    def _archived(self, job_id: str) -> list[dict[str, Any]]:
+        """The copies a first delivery archived (for "send again" after KIE's links expire)."""
+        rows = self._db.run("SELECT archived FROM jobs WHERE id = CAST(:id AS uuid)", id=job_id)
+        value = rows[0][0] if rows else None
+        return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
     def _probe(self, url: str) -> tuple[int | None, str]:
         try:
             head = self._http.head(url, follow_redirects=True, timeout=10)
@@ -226,7 +265,12 @@ class DeliveryService:
         return FilePlan(url, media, route_for(media, size), size)
 
     async def _send_files(
-        self, bot: Bot, to: Recipient, plans: list[FilePlan], caption: str | None
+        self,
+        bot: Bot,
+        to: Recipient,
+        plans: list[FilePlan],
+        caption: str | None,
+        buttons: InlineKeyboardMarkup,
     ) -> None:
         from aiogram.types import InputMediaPhoto
 
@@ -240,30 +284,45 @@ class DeliveryService:
                     for i, p in enumerate(group)
                 ]
                 await bot.send_media_group(to.chat_id, media)
+            # An album cannot carry buttons: they come in a line of their own.
+            await bot.send_message(
+                to.chat_id, self._i18n.get("delivery.next", to.locale), reply_markup=buttons
+            )
             return
         for index, plan in enumerate(plans):
-            await self._send_one(bot, to, plan, caption if index == 0 else None)
+            last = index == len(plans) - 1
+            await self._send_one(
+                bot, to, plan, caption if index == 0 else None, buttons if last else None
+            )
 
-    async def _send_one(self, bot: Bot, to: Recipient, plan: FilePlan, caption: str | None) -> None:
+    async def _send_one(
+        self,
+        bot: Bot,
+        to: Recipient,
+        plan: FilePlan,
+        caption: str | None,
+        buttons: InlineKeyboardMarkup | None = None,
+    ) -> None:
         from aiogram.exceptions import TelegramBadRequest
         from aiogram.types import BufferedInputFile
 
         if plan.route is Route.LINK:
-            await self._send_link(bot, to, plan, caption)
+            await self._send_link(bot, to, plan, caption, buttons)
             return
         if plan.route is Route.BY_URL:
             try:
-                await _send_media(bot, to.chat_id, plan.media, plan.url, caption)
+                await _send_media(bot, to.chat_id, plan.media, plan.url, caption, buttons)
                 return
             except TelegramBadRequest as refused:
                 # Telegram could not fetch or accept the URL: upload it ourselves instead.
                 log.info("send by URL refused (%s); uploading", refused.message)
         content = self._download(plan.url)
         if content is None:
-            await self._send_link(bot, to, plan, caption)
+            await self._send_link(bot, to, plan, caption, buttons)
             return
         name = plan.url.rsplit("/", 1)[-1].split("?", 1)[0] or "result"
-        await _send_media(bot, to.chat_id, plan.media, BufferedInputFile(content, name), caption)
+        upload = BufferedInputFile(content, name)
+        await _send_media(bot, to.chat_id, plan.media, upload, caption, buttons)
 
     def _download(self, url: str) -> bytes | None:
         """The file, when it fits an upload; None when only a link can carry it."""
@@ -282,10 +341,16 @@ class DeliveryService:
             return None
 
     async def _send_link(
-        self, bot: Bot, to: Recipient, plan: FilePlan, caption: str | None
+        self,
+        bot: Bot,
+        to: Recipient,
+        plan: FilePlan,
+        caption: str | None,
+        buttons: InlineKeyboardMarkup | None = None,
     ) -> None:
         text = self._i18n.get("delivery.too_large", to.locale, url=plan.url)
-        await bot.send_message(to.chat_id, f"{caption}\n\n{text}" if caption else text)
+        body = f"{caption}\n\n{text}" if caption else text
+        await bot.send_message(to.chat_id, body, reply_markup=buttons)
 
     # --- a failure -----------------------------------------------------------------------
     async def _send_failure(self, bot: Bot, job: Job, to: Recipient) -> None:
@@ -301,14 +366,19 @@ class DeliveryService:
 
 
 async def _send_media(
-    bot: Bot, chat_id: int, media: Media, source: Any, caption: str | None
+    bot: Bot,
+    chat_id: int,
+    media: Media,
+    source: Any,
+    caption: str | None,
+    buttons: InlineKeyboardMarkup | None = None,
 ) -> None:
     caption = caption[:1024] if caption else None
     if media is Media.PHOTO:
-        await bot.send_photo(chat_id, source, caption=caption)
+        await bot.send_photo(chat_id, source, caption=caption, reply_markup=buttons)
     elif media is Media.VIDEO:
-        await bot.send_video(chat_id, source, caption=caption)
+        await bot.send_video(chat_id, source, caption=caption, reply_markup=buttons)
     elif media is Media.AUDIO:
-        await bot.send_audio(chat_id, source, caption=caption)
+        await bot.send_audio(chat_id, source, caption=caption, reply_markup=buttons)
     else:
-        await bot.send_document(chat_id, source, caption=caption)
+        await bot.send_document(chat_id, source, caption=caption, reply_markup=buttons)

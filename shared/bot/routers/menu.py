@@ -1,9 +1,12 @@
 """The menu: main screen, categories, a category's models page by page, a model's card,
-and the balance. Every screen edits the message it was opened from and leads back."""
+the balance with its latest receipts, and help. Every screen edits the message it was
+opened from and leads back."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from aiogram import Router
 from aiogram.filters import Command
@@ -11,7 +14,16 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
-from shared.bot.callbacks import CategoryCb, MenuCb, ModelCb, WizardCb, model_key
+from shared.bot.callbacks import (
+    CategoryCb,
+    HistoryCb,
+    MenuCb,
+    ModelCb,
+    SettingsCb,
+    TopUpCb,
+    WizardCb,
+    model_key,
+)
 from shared.bot.catalog_view import (
     category_rows,
     eta_text,
@@ -22,16 +34,21 @@ from shared.bot.catalog_view import (
 )
 from shared.bot.i18n import I18n, Locale
 from shared.domain.money import format_rubles
-from shared.services.ledger import Ledger
+from shared.registry import RegistryError, get_model
 from shared.services.users import open_account
+
+RECEIPTS = 5
+MOSCOW = timezone(timedelta(hours=3))
 
 
 def main_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardMarkup]:
     kb = InlineKeyboardBuilder()
     kb.button(text=i18n.get("menu.create", locale), callback_data=MenuCb(screen="create"))
     kb.button(text=i18n.get("menu.balance", locale), callback_data=MenuCb(screen="balance"))
+    kb.button(text=i18n.get("menu.history", locale), callback_data=HistoryCb(action="list"))
+    kb.button(text=i18n.get("menu.settings", locale), callback_data=SettingsCb(action="open"))
     kb.button(text=i18n.get("menu.help", locale), callback_data=MenuCb(screen="help"))
-    kb.adjust(1, 2)
+    kb.adjust(1, 2, 2)
     return i18n.get("menu.title", locale), kb.as_markup()
 
 
@@ -43,9 +60,18 @@ def back_to_menu(i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
 
 async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     """Edit the screen in place (one message per screen), answering the press at once."""
+    from aiogram.exceptions import TelegramBadRequest
+
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+    if isinstance(query.message, Message) and query.message.text is not None:
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as refused:
+            # A double tap: the screen already shows this. Anything else is a real error.
+            if "message is not modified" not in refused.message:
+                raise
+    elif isinstance(query.message, Message):  # a result (media): leave it, open anew
+        await query.message.answer(text, reply_markup=markup)
     elif query.message is not None:  # too old to edit: open the screen anew
         await query.bot.send_message(query.message.chat.id, text, reply_markup=markup)  # type: ignore[union-attr]
 
@@ -53,6 +79,19 @@ async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) ->
 async def on_menu_command(message: Message, i18n: I18n, locale: Locale) -> None:
     text, markup = main_menu(i18n, locale)
     await message.answer(text, reply_markup=markup)
+
+
+async def on_balance_command(message: Message, db: Database, i18n: I18n, locale: Locale) -> None:
+    if message.from_user is None:
+        return
+    text = await balance_text(db, message.from_user.id, i18n, locale)
+    await message.answer(text, reply_markup=balance_keyboard(i18n, locale))
+
+
+async def on_help_command(message: Message, i18n: I18n, locale: Locale) -> None:
+    await message.answer(
+        i18n.get("menu.help_text", locale), reply_markup=back_to_menu(i18n, locale)
+    )
 
 
 async def on_menu(
@@ -69,7 +108,7 @@ async def on_menu(
         await show(
             query,
             await balance_text(db, query.from_user.id, i18n, locale),
-            back_to_menu(i18n, locale),
+            balance_keyboard(i18n, locale),
         )
     elif callback_data.screen == "help":
         await show(query, i18n.get("menu.help_text", locale), back_to_menu(i18n, locale))
@@ -78,16 +117,83 @@ async def on_menu(
         await show(query, text, markup)
 
 
-async def balance_text(db: Database, telegram_id: int, i18n: I18n, locale: Locale) -> str:
-    def read() -> tuple[int, int]:
-        account = open_account(db, telegram_id)
-        wallet = Ledger(db, default_hold_ttl_s=3600).balance(account.wallet_id)
-        return wallet.available_kopecks, wallet.held_kopecks
+def balance_keyboard(i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
+    """Top up (the payments router answers TopUpCb) and the way back."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=i18n.get("balance.topup", locale), callback_data=TopUpCb(action="open"))
+    kb.button(text=i18n.get("menu.history", locale), callback_data=HistoryCb(action="list"))
+    kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
+    kb.adjust(1, 2)
+    return kb.as_markup()
 
-    available, held = await asyncio.to_thread(read)
+
+@dataclass(frozen=True)
+class Receipt:
+    kind: str  # topup | bonus | capture | release | refund | adjustment
+    amount_kopecks: int
+    balance_delta: int
+    reason: str | None
+    model_id: str | None
+    at: datetime
+
+
+# One round trip: the wallet and its latest entries, each with the job it paid for (through
+# its hold: a job's hold ref is unique). Holds are reservations, not receipts: left out.
+_BALANCE_SQL = """
+SELECT w.balance, w.held, l.kind, l.amount, l.balance_delta, l.reason, j.model_id, l.created_at
+  FROM users u JOIN wallets w ON w.user_id = u.id
+  LEFT JOIN LATERAL (
+        SELECT * FROM ledger e WHERE e.wallet_id = w.id AND e.kind <> 'hold'
+         ORDER BY e.id DESC LIMIT :limit) l ON true
+  LEFT JOIN holds h ON h.id = l.hold_id
+  LEFT JOIN jobs j ON j.hold_ref = h.ref
+ WHERE u.telegram_id = :telegram_id
+ ORDER BY l.id DESC NULLS LAST
+"""
+
+
+def read_balance(db: Database, telegram_id: int) -> tuple[int, int, list[Receipt]]:
+    """Available, held, and the newest receipts first."""
+    open_account(db, telegram_id)
+    rows = db.run(_BALANCE_SQL, telegram_id=telegram_id, limit=RECEIPTS)
+    balance, held = int(rows[0][0]), int(rows[0][1])
+    receipts = [
+        Receipt(r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in rows if r[2] is not None
+    ]
+    return balance - held, held, receipts
+
+
+def receipt_line(receipt: Receipt, i18n: I18n, locale: Locale) -> str:
+    what = ""
+    if receipt.model_id:
+        try:
+            entry = get_model(receipt.model_id)
+            what = entry.title.ru if locale == "ru" else entry.title.en
+        except RegistryError:
+            what = receipt.model_id
+    elif receipt.kind == "adjustment" and receipt.reason:
+        what = receipt.reason
+    kind = receipt.kind
+    if kind == "adjustment":
+        kind = "adjustment_plus" if receipt.balance_delta > 0 else "adjustment_minus"
     return i18n.get(
+        f"balance.receipt.{kind}",
+        locale,
+        amount=format_rubles(receipt.amount_kopecks),
+        what=f" · {what}" if what else "",
+        date=receipt.at.astimezone(MOSCOW).strftime("%d.%m %H:%M"),
+    )
+
+
+async def balance_text(db: Database, telegram_id: int, i18n: I18n, locale: Locale) -> str:
+    available, held, receipts = await asyncio.to_thread(read_balance, db, telegram_id)
+    text = i18n.get(
         "menu.balance_text", locale, available=format_rubles(available), held=format_rubles(held)
     )
+    if receipts:
+        lines = "\n".join(receipt_line(r, i18n, locale) for r in receipts)
+        text += "\n\n" + i18n.get("balance.receipts", locale, lines=lines)
+    return text
 
 
 async def on_category(
@@ -139,6 +245,8 @@ async def on_model(
 def menu_router() -> Router:
     router = Router(name="menu")
     router.message.register(on_menu_command, Command("menu"))
+    router.message.register(on_balance_command, Command("balance"))
+    router.message.register(on_help_command, Command("help"))
     router.callback_query.register(on_menu, MenuCb.filter())
     router.callback_query.register(on_category, CategoryCb.filter())
     router.callback_query.register(on_model, ModelCb.filter())

@@ -42,6 +42,18 @@ def questions(entry: ModelEntry) -> list[str]:
     ]
 
 
+def editable(entry: ModelEntry, values: dict[str, Any]) -> list[str]:
+    """The fields the summary offers to change: what was asked or given, and the choices
+    that have defaults (at most 6, in the schema's order)."""
+    asked = set(questions(entry)) | set(values)
+    names = [
+        name
+        for name, spec in entry.inputs.items()
+        if spec.type != "object_list" and (name in asked or (_choices(spec) and not spec.is_file))
+    ]
+    return names[:6]
+
+
 def _label(name: str, i18n: I18n | None = None, locale: Locale = "ru") -> str:
     """The field as a marketer would call it; the schema's own name when we have no word."""
     if i18n is not None:
@@ -150,13 +162,20 @@ async def summary(
         text=i18n.get("wizard.run", locale, price=format_rubles(price)),
         callback_data=WizardCb(action="run"),
     )
+    for index, name in enumerate(editable(entry, values)):
+        kb.button(
+            text=i18n.get("wizard.edit_field", locale, field=_label(name, i18n, locale)),
+            callback_data=WizardCb(action="edit", value=str(index)),
+        )
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
     kb.adjust(1)
-    await state.update_data(price=price)
     if edit:
         await message.edit_text(text, reply_markup=kb.as_markup())
+        screen = message.message_id
     else:
-        await message.answer(text, reply_markup=kb.as_markup())
+        screen = (await message.answer(text, reply_markup=kb.as_markup())).message_id
+    # Only the newest confirm screen runs: an older one would run these values by surprise.
+    await state.update_data(price=price, screen=screen)
 
 
 async def remember(
@@ -265,6 +284,25 @@ async def on_other(message: Message, i18n: I18n, locale: Locale) -> None:
     await message.answer(i18n.get("wizard.wrong_input", locale))
 
 
+async def on_edit(
+    query: CallbackQuery, callback_data: WizardCb, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    """Change one field from the summary: its question again, then the summary again."""
+    data = await state.get_data()
+    if data.get("todo") or "model" not in data or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    entry = get_model(data["model"])
+    names = editable(entry, data["values"])
+    index = int(callback_data.value) if callback_data.value.isdigit() else -1
+    if not 0 <= index < len(names):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(todo=[names[index]])
+    await ask(query.message, entry, names[index], i18n, locale, edit=True)
+
+
 async def on_cancel(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale) -> None:
     await state.clear()
     from shared.bot.routers.menu import main_menu
@@ -277,13 +315,28 @@ async def on_run(
     query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n, locale: Locale
 ) -> None:
     data = await state.get_data()
-    if data.get("todo") or "model" not in data or not isinstance(query.message, Message):
+    if (
+        data.get("todo")
+        or "model" not in data
+        or not isinstance(query.message, Message)
+        or data.get("screen", query.message.message_id) != query.message.message_id
+    ):
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
-    await query.answer()
     message = query.message
     # The confirm message names the job: pressing "run" twice makes one job and one hold.
     client_ref = f"tg:{message.chat.id}:{message.message_id}"
+    from shared.bot.limits import jobs_in_flight
+    from shared.config import get_settings
+
+    limit = get_settings().user_jobs_in_flight_max
+    running = await asyncio.to_thread(
+        jobs_in_flight, db, query.from_user.id, except_client_ref=client_ref
+    )
+    if running >= limit:
+        await query.answer(i18n.get("limits.in_flight", locale, limit=limit), show_alert=True)
+        return
+    await query.answer()
 
     def run() -> tuple[str, int]:
         from shared.bootstrap import get_job_service
@@ -335,6 +388,7 @@ def wizard_router() -> Router:
     router.callback_query.register(on_start, WizardCb.filter(F.action == "start"))
     router.callback_query.register(on_cancel, WizardCb.filter(F.action == "cancel"))
     router.callback_query.register(on_run, WizardCb.filter(F.action == "run"))
+    router.callback_query.register(on_edit, Wizard.filling, WizardCb.filter(F.action == "edit"))
     router.callback_query.register(on_pick, Wizard.filling, WizardCb.filter(F.action == "pick"))
     router.message.register(on_text, Wizard.filling, F.text)
     router.message.register(
