@@ -11,19 +11,47 @@ from typing import Any
 
 from shared.bootstrap import get_job_service, observe
 from shared.jobs.service import JobNotFound, RetryLater
+from shared.observability import metrics
 from shared.queue.sqs import handle_sqs_batch
 
 
-def _submit(payload: dict[str, Any]) -> bool:
+def _job_id(payload: dict[str, Any]) -> str | None:
     try:
-        job_id = str(uuid.UUID(str(payload.get("job_id"))))
+        return str(uuid.UUID(str(payload.get("job_id"))))
     except ValueError:
-        return True  # not a job id, and retrying will not make it one: drop it
+        return None  # not a job id, and retrying will not make it one: drop it
+
+
+def _submit(payload: dict[str, Any]) -> bool:
+    job_id = _job_id(payload)
+    if job_id is None:
+        return True
     try:
         get_job_service().submit(job_id)
     except JobNotFound:
         return True
     except RetryLater:
+        metrics.emit(metrics.QUEUE_RETRY, target="submit_job", job_id=job_id)
+        return False
+    return True
+
+
+def _deliver(payload: dict[str, Any]) -> bool:
+    import asyncio
+
+    from functions.deliver_result import deliver
+
+    job_id = _job_id(payload)
+    if job_id is None:
+        return True
+    try:
+        asyncio.run(deliver(job_id, bool(payload.get("again"))))
+    except JobNotFound:
+        return True
+    except RetryLater:
+        # SQS brings the record back after the queue's visibility timeout; Telegram's
+        # retry_after (seconds to a minute) is shorter than that.
+        metrics.emit(metrics.QUEUE_RETRY, target="deliver_result", job_id=job_id)
         return False
     return True
 
@@ -31,3 +59,8 @@ def _submit(payload: dict[str, Any]) -> bool:
 def submit_job(event: dict[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
     observe(None)
     return handle_sqs_batch(event, _submit)
+
+
+def deliver_result(event: dict[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+    observe(None)
+    return handle_sqs_batch(event, _deliver)
