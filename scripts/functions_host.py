@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("telegram_webhook", "submit_job", "kie_callback", "sweeper", "deliver_result")
+FUNCTIONS = (
+    "telegram_webhook",
+    "submit_job",
+    "kie_callback",
+    "sweeper",
+    "deliver_result",
+    "ocr_receipt",
+)
 PREFIX = "/fn/"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

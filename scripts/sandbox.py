@@ -34,6 +34,9 @@ SANDBOX_BOT_TOKEN = "7903518264:SandboxBotTokenForTheLocalEmulator01"  # noqa: S
 SANDBOX_KIE_KEY = "sandbox-kie-key"
 SWEEP_EVERY_S = 60.0
 SANDBOX_SIGNUP_BONUS = 50_000  # 500 ₽
+# The sandbox's admin: open the chat page with ?user=<this id> to approve transfers.
+SANDBOX_ADMIN_ID = 100000001
+SANDBOX_TRANSFER_DETAILS = "Получатель: ООО «Демо»\nСчёт 40702810000000000001, БИК 044525000"
 
 
 def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
@@ -133,6 +136,10 @@ def main() -> int:
             "TELEGRAM_API_BASE": telegram_url,
             # Demo users get enough for a first generation at once.
             "SIGNUP_BONUS_KOPECKS": str(settings.signup_bonus_kopecks or SANDBOX_SIGNUP_BONUS),
+            # Every way to pay works against the emulator (its provider accepts any token).
+            "PAYMENTS_PROVIDER_TOKEN": os.environ.get("PAYMENTS_PROVIDER_TOKEN", "sandbox"),
+            "TRANSFER_DETAILS": settings.transfer_details or SANDBOX_TRANSFER_DETAILS,
+            "ADMIN_TELEGRAM_IDS": os.environ.get("ADMIN_TELEGRAM_IDS", f"[{SANDBOX_ADMIN_ID}]"),
             **kie_env,
         }
         functions = subprocess.Popen(
@@ -155,6 +162,7 @@ def main() -> int:
 
         print(f"functions: {functions_url}/<name>; task queue: {queue_url}")
         print(f"\n  Open the chat: {front}/\n")
+        print(f"  The admin's chat (approves bank transfers): {front}/?user={SANDBOX_ADMIN_ID}\n")
         print("Real services: set TELEGRAM_BOT_TOKEN for real Telegram (long polling),")
         print("KIE_API_KEY for real KIE. DATABASE_URL for your own Postgres.")
         print(

@@ -9,8 +9,10 @@ from shared.adapters.db import Database
 from shared.bot.i18n import I18n
 from shared.bot.limits import UserGateMiddleware
 from shared.bot.middlewares import LocaleMiddleware
+from shared.bot.routers.admin import admin_router
 from shared.bot.routers.history import fallback_router, history_router
 from shared.bot.routers.menu import menu_router
+from shared.bot.routers.payments import payments_router
 from shared.bot.routers.settings import settings_router
 from shared.bot.routers.start import start_router
 from shared.bot.routers.wizard import wizard_router
@@ -31,6 +33,8 @@ def build_dispatcher(*, storage: BaseStorage, db: Database, i18n: I18n) -> Dispa
     dispatcher.include_router(menu_router())
     dispatcher.include_router(history_router())
     dispatcher.include_router(settings_router())
+    dispatcher.include_router(payments_router())
+    dispatcher.include_router(admin_router())
     # Last: its catch-all for wizard input must not shadow the commands above.
     dispatcher.include_router(wizard_router())
     # Keep last: answers any press no router above took (an old or foreign button).

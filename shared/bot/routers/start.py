@@ -13,9 +13,11 @@ from shared.adapters.db import Database
 from shared.bot.i18n import I18n, Locale
 from shared.bot.payloads import Promo, Referral, parse_start_payload
 from shared.bot.routers.menu import main_menu
+from shared.bot.routers.payments import redeem_text
 from shared.bot.users import start_user
 from shared.config import get_settings
 from shared.domain.money import format_rubles
+from shared.payments.growth import attach_referrer
 
 
 async def on_start(
@@ -44,10 +46,15 @@ async def on_start(
     )
     key = "start.greeting" if started.created else "start.greeting_back"
     lines = [i18n.get(key, locale, name=user.first_name)]
-    if isinstance(payload, Referral):
-        lines.append(i18n.get("start.referral", locale))
+    if isinstance(payload, Referral) and started.created:
+        # Only a new user can be referred: an existing one came on their own.
+        referred = await asyncio.to_thread(
+            attach_referrer, db, started.user_id, payload.referrer_telegram_id
+        )
+        if referred:
+            lines.append(i18n.get("start.referral", locale))
     elif isinstance(payload, Promo):
-        lines.append(i18n.get("start.promo", locale, code=payload.code))
+        lines.append(await redeem_text(db, user.id, payload.code, i18n, locale))
     if started.bonus_kopecks:
         lines.append(i18n.get("start.bonus", locale, amount=format_rubles(started.bonus_kopecks)))
     menu_text, menu = main_menu(i18n, locale)

@@ -1,0 +1,280 @@
+"""Admins (ADMIN_TELEGRAM_IDS): approve or reject a transfer, refund Stars, create promo codes.
+
+Every action checks the sender against the configured ids; the payments service makes a
+second press, a second admin or a stale card harmless (one credit, one decision).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from shared.adapters.db import Database
+from shared.bot.admin_view import AdminCb, reasons_keyboard
+from shared.bot.i18n import I18n, Locale
+from shared.bot.routers.payments import notify, parse_rubles
+from shared.config import get_settings
+from shared.domain.money import format_rubles
+from shared.payments.errors import MoneyAlreadySpent, PaymentError
+from shared.payments.growth import create_promo
+from shared.payments.service import Credited, Payment
+from shared.payments.setup import payments_for
+
+log = logging.getLogger("kie_studio.admin")
+
+
+class AdminInput(StatesGroup):
+    amount = State()
+
+
+def is_admin(telegram_id: int | None) -> bool:
+    return telegram_id is not None and telegram_id in get_settings().admin_telegram_ids
+
+
+def _user_locale(payment: Payment) -> Locale:
+    return "en" if payment.language == "en" else "ru"
+
+
+async def _close_card(query: CallbackQuery, note: str) -> None:
+    """Append the decision to the card and take its buttons away."""
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    empty = InlineKeyboardMarkup(inline_keyboard=[])
+    if message.caption is not None or message.photo or message.document:
+        await message.edit_caption(
+            caption=f"{message.caption or ''}\n\n{note}"[:1024], reply_markup=empty
+        )
+    else:
+        await message.edit_text(f"{message.text or ''}\n\n{note}"[:4096], reply_markup=empty)
+
+
+async def on_admin_button(
+    query: CallbackQuery,
+    callback_data: AdminCb,
+    bot: Bot,
+    db: Database,
+    state: FSMContext,
+    i18n: I18n,
+    locale: Locale,
+) -> None:
+    if not is_admin(query.from_user.id):
+        await query.answer(i18n.get("admin.not_allowed", locale), show_alert=True)
+        return
+    payments = payments_for(db)
+    payment_id = callback_data.payment
+    if callback_data.action == "approve":
+        kopecks = int(callback_data.value) if callback_data.value.isdigit() else None
+        await approve(query, bot, db, payment_id, kopecks, i18n, locale)
+    elif callback_data.action == "amount":
+        await state.set_state(AdminInput.amount)
+        await state.update_data(payment_id=payment_id)
+        await query.answer()
+        if query.message is not None:
+            await bot.send_message(
+                query.message.chat.id, i18n.get("admin.ask_amount", locale, payment=payment_id)
+            )
+    elif callback_data.action == "reject":
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(
+                reply_markup=reasons_keyboard(payment_id, i18n, locale)
+            )
+    elif callback_data.action == "why":
+        reason = callback_data.value
+        try:
+            payment = await asyncio.to_thread(
+                payments.reject, payment_id, query.from_user.id, reason
+            )
+        except PaymentError as error:
+            await query.answer(_admin_error(error, i18n, locale), show_alert=True)
+            return
+        await query.answer()
+        await _close_card(
+            query,
+            i18n.get("admin.rejected", locale, reason=i18n.get(f"admin.reason.{reason}", locale)),
+        )
+        user_locale = _user_locale(payment)
+        await notify(
+            bot,
+            payment.telegram_id,
+            i18n.get(
+                "payments.transfer_rejected",
+                user_locale,
+                amount=format_rubles(payment.amount_kopecks),
+                reason=i18n.get(f"admin.reason.{reason}", user_locale),
+            ),
+        )
+    else:
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+
+
+async def approve(
+    query: CallbackQuery | None,
+    bot: Bot,
+    db: Database,
+    payment_id: int,
+    kopecks: int | None,
+    i18n: I18n,
+    locale: Locale,
+    admin_id: int | None = None,
+) -> str | None:
+    """Credit the transfer; tells the user. Returns the refusal text, if refused."""
+    admin = admin_id if admin_id is not None else (query.from_user.id if query else 0)
+    try:
+        credited: Credited = await asyncio.to_thread(
+            payments_for(db).approve, payment_id, admin, kopecks
+        )
+    except PaymentError as error:
+        text = _admin_error(error, i18n, locale)
+        if query is not None:
+            await query.answer(text, show_alert=True)
+        return text
+    amount = format_rubles(credited.entry.amount_kopecks)
+    if query is not None:
+        await query.answer()
+        await _close_card(query, i18n.get("admin.approved", locale, amount=amount))
+    if not credited.replayed:
+        payment = credited.payment
+        await notify(
+            bot,
+            payment.telegram_id,
+            i18n.get(
+                "payments.transfer_approved",
+                _user_locale(payment),
+                amount=amount,
+                balance=format_rubles(credited.entry.balance_after - credited.entry.held_after),
+            ),
+        )
+        if credited.referral_bonus is not None:
+            bonus = credited.referral_bonus
+            await notify(
+                bot,
+                bonus.referrer_telegram_id,
+                i18n.get(
+                    "payments.referral_bonus",
+                    "en" if bonus.language == "en" else "ru",
+                    amount=format_rubles(bonus.amount_kopecks),
+                ),
+            )
+    return None
+
+
+async def on_admin_amount(
+    message: Message, bot: Bot, db: Database, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    if message.from_user is None or not is_admin(message.from_user.id):
+        await state.clear()
+        return
+    rub = parse_rubles(message.text or "")
+    if rub is None or rub <= 0:
+        await message.answer(i18n.get("admin.bad_amount", locale))
+        return
+    data = await state.get_data()
+    await state.clear()
+    payment_id = int(data.get("payment_id", 0))
+    refused = await approve(
+        None, bot, db, payment_id, rub * 100, i18n, locale, admin_id=message.from_user.id
+    )
+    await message.answer(
+        refused or i18n.get("admin.approved", locale, amount=format_rubles(rub * 100))
+    )
+
+
+async def on_refund(
+    message: Message, command: CommandObject, bot: Bot, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    if message.from_user is None or not is_admin(message.from_user.id):
+        return  # not a command for everyone: stay silent as for an unknown one
+    args = (command.args or "").split()
+    if len(args) != 1 or not args[0].isdigit():
+        await message.answer(i18n.get("admin.refund_usage", locale))
+        return
+    payment_id = int(args[0])
+    payments = payments_for(db)
+    try:
+        payment = await asyncio.to_thread(payments.begin_refund, payment_id, message.from_user.id)
+    except MoneyAlreadySpent as spent:
+        await message.answer(
+            i18n.get(
+                "admin.refund_spent",
+                locale,
+                payment=payment_id,
+                credited=format_rubles(spent.credited),
+                available=format_rubles(spent.available),
+            )
+        )
+        return
+    except PaymentError as error:
+        await message.answer(_admin_error(error, i18n, locale))
+        return
+    try:
+        await bot.refund_star_payment(payment.telegram_id, payment.telegram_charge_id or "")
+        refunded, detail = True, ""
+    except TelegramBadRequest as error:
+        # Already refunded (a repeated command after a crash) counts as done.
+        refunded, detail = "ALREADY_REFUNDED" in error.message.upper(), error.message
+    await asyncio.to_thread(payments.finish_refund, payment_id, refunded, detail)
+    if refunded:
+        await message.answer(
+            i18n.get(
+                "admin.refunded",
+                locale,
+                payment=payment_id,
+                stars=payment.invoice_amount,
+                amount=format_rubles(payment.credited_kopecks or 0),
+            )
+        )
+    else:
+        await message.answer(i18n.get("admin.refund_failed", locale, detail=detail))
+
+
+async def on_new_promo(
+    message: Message, command: CommandObject, bot: Bot, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    if message.from_user is None or not is_admin(message.from_user.id):
+        return
+    args = (command.args or "").split()
+    if len(args) != 4 or not all(a.isdigit() for a in args[1:]):
+        await message.answer(i18n.get("admin.promo_usage", locale))
+        return
+    code, rub, uses, days = args[0], int(args[1]), int(args[2]), int(args[3])
+    try:
+        promo = await asyncio.to_thread(
+            create_promo, db, code, rub * 100, uses, days, message.from_user.id
+        )
+    except ValueError as error:
+        await message.answer(str(error))
+        return
+    me = await bot.me()
+    await message.answer(
+        i18n.get(
+            "admin.promo_created",
+            locale,
+            code=promo.code,
+            amount=format_rubles(promo.bonus_kopecks),
+            uses=uses,
+            days=days,
+            link=f"https://t.me/{me.username}?start=promo_{promo.code}",
+        )
+    )
+
+
+def _admin_error(error: PaymentError, i18n: I18n, locale: Locale) -> str:
+    return i18n.get(f"admin.error.{error.key}", locale)
+
+
+def admin_router() -> Router:
+    router = Router(name="admin")
+    router.callback_query.register(on_admin_button, AdminCb.filter())
+    router.message.register(on_admin_amount, AdminInput.amount, F.text)
+    router.message.register(on_refund, Command("refund"))
+    router.message.register(on_new_promo, Command("newpromo"))
+    return router

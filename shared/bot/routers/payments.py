@@ -1,0 +1,470 @@
+"""Topping up the wallet: packs or a custom amount, then Stars, a card (a Telegram
+payments provider) or a bank transfer with a receipt; promo codes; /paysupport.
+
+Money moves only in shared.payments (one transaction per credit); this module turns
+Telegram's updates into its calls and its answers into texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from shared.adapters.db import Database
+from shared.bot.callbacks import MenuCb, TopUpCb
+from shared.bot.i18n import I18n, Locale
+from shared.bot.routers.menu import show
+from shared.config import Settings, get_settings
+from shared.domain.money import format_rubles
+from shared.payments.errors import PaymentError, PromoRefused
+from shared.payments.growth import redeem_promo
+from shared.payments.service import Method, Payment, stars_for
+from shared.payments.setup import payments_for
+from shared.services.ledger import Ledger
+from shared.services.users import open_account
+
+log = logging.getLogger("kie_studio.payments")
+OCR_TARGET = "ocr_receipt"
+_RUBLES = re.compile(
+    r"^\s*(\d{1,3}(?:[ \u00a0\u202f]?\d{3})*|\d+)(?:[.,]00?)?\s*(?:₽|р\.?|руб\.?)?\s*$"
+)
+
+
+class TopUp(StatesGroup):
+    amount = State()
+    promo = State()
+    receipt = State()
+
+
+def parse_rubles(text: str) -> int | None:
+    """Whole rubles as a person types them: "1500", "1 500", "1500 ₽", "1500,00"."""
+    match = _RUBLES.match(text or "")
+    if not match:
+        return None
+    return int(re.sub(r"\D", "", match.group(1)))
+
+
+def _methods(settings: Settings) -> list[Method]:
+    methods: list[Method] = []
+    if settings.stars_enabled:
+        methods.append("stars")
+    if settings.payments_provider_token is not None:
+        methods.append("card")
+    if settings.transfer_details:
+        methods.append("transfer")
+    return methods
+
+
+def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
+    settings = get_settings()
+    kb = InlineKeyboardBuilder()
+    for rub in settings.topup_packs_rub:
+        kb.button(
+            text=format_rubles(rub * 100), callback_data=TopUpCb(action="pack", value=str(rub))
+        )
+    kb.button(text=i18n.get("payments.custom", locale), callback_data=TopUpCb(action="custom"))
+    kb.button(text=i18n.get("payments.promo", locale), callback_data=TopUpCb(action="promo"))
+    kb.button(text=i18n.get("menu.back", locale), callback_data=MenuCb(screen="balance"))
+    packs = len(settings.topup_packs_rub)
+    kb.adjust(*([2] * (packs // 2)), *([1] if packs % 2 else []), 2, 1)
+    if not _methods(settings):
+        return i18n.get("payments.unavailable", locale), kb
+    low, high = settings.topup_min_rub * 100, settings.topup_max_rub * 100
+    text = i18n.get("payments.menu", locale, low=format_rubles(low), high=format_rubles(high))
+    return text, kb
+
+
+def methods_screen(rub: int, i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
+    settings = get_settings()
+    kb = InlineKeyboardBuilder()
+    for method in _methods(settings):
+        label = i18n.get(f"payments.method.{method}", locale)
+        if method == "stars":
+            stars = stars_for(rub * 100, settings.stars_kopecks_per_star)
+            label = i18n.get("payments.method.stars_n", locale, stars=stars)
+        kb.button(text=label, callback_data=TopUpCb(action="method", value=f"{method}-{rub}"))
+    kb.button(text=i18n.get("menu.back", locale), callback_data=TopUpCb(action="open"))
+    kb.adjust(1)
+    return i18n.get("payments.choose_method", locale, amount=format_rubles(rub * 100)), kb
+
+
+async def on_open(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    await state.clear()
+    text, kb = topup_menu(i18n, locale)
+    await show(query, text, kb.as_markup())
+
+
+async def on_topup_command(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    await state.clear()
+    text, kb = topup_menu(i18n, locale)
+    await message.answer(text, reply_markup=kb.as_markup())
+
+
+async def on_pack(query: CallbackQuery, callback_data: TopUpCb, i18n: I18n, locale: Locale) -> None:
+    rub = int(callback_data.value) if callback_data.value.isdigit() else 0
+    if rub not in get_settings().topup_packs_rub:  # a pack from an older configuration
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    text, kb = methods_screen(rub, i18n, locale)
+    await show(query, text, kb.as_markup())
+
+
+async def on_custom(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    settings = get_settings()
+    await state.set_state(TopUp.amount)
+    await show(
+        query,
+        i18n.get(
+            "payments.ask_amount",
+            locale,
+            low=format_rubles(settings.topup_min_rub * 100),
+            high=format_rubles(settings.topup_max_rub * 100),
+        ),
+        _cancel(i18n, locale).as_markup(),
+    )
+
+
+def _cancel(i18n: I18n, locale: Locale) -> InlineKeyboardBuilder:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=i18n.get("wizard.cancel", locale), callback_data=TopUpCb(action="open"))
+    return kb
+
+
+async def on_amount(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    settings = get_settings()
+    rub = parse_rubles(message.text or "")
+    if rub is None or not settings.topup_min_rub <= rub <= settings.topup_max_rub:
+        await message.answer(
+            i18n.get(
+                "payments.error.amount_bounds",
+                locale,
+                low=format_rubles(settings.topup_min_rub * 100),
+                high=format_rubles(settings.topup_max_rub * 100),
+            ),
+            reply_markup=_cancel(i18n, locale).as_markup(),
+        )
+        return
+    await state.clear()
+    text, kb = methods_screen(rub, i18n, locale)
+    await message.answer(text, reply_markup=kb.as_markup())
+
+
+async def on_method(
+    query: CallbackQuery,
+    callback_data: TopUpCb,
+    bot: Bot,
+    db: Database,
+    state: FSMContext,
+    i18n: I18n,
+    locale: Locale,
+) -> None:
+    settings = get_settings()
+    method, _, rub_text = callback_data.value.partition("-")
+    if method not in _methods(settings) or not rub_text.isdigit() or query.message is None:
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    kopecks = int(rub_text) * 100
+
+    def create() -> Payment:
+        account = open_account(db, query.from_user.id)
+        return payments_for(db).create(account.user_id, method, kopecks)
+
+    try:
+        payment = await asyncio.to_thread(create)
+    except PaymentError as error:
+        await query.answer(_error_text(error, i18n, locale), show_alert=True)
+        return
+    await query.answer()
+    chat_id = query.message.chat.id
+    if payment.method == "transfer":
+        await state.set_state(TopUp.receipt)
+        await state.update_data(payment_id=payment.id)
+        kb = InlineKeyboardBuilder()
+        kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
+        await bot.send_message(
+            chat_id,
+            i18n.get(
+                "payments.transfer",
+                locale,
+                amount=format_rubles(payment.amount_kopecks),
+                details=settings.transfer_details or "",
+                code=payment.transfer_code or "",
+            ),
+            reply_markup=kb.as_markup(),
+        )
+    else:
+        await send_invoice(bot, chat_id, payment, settings, i18n, locale)
+    await asyncio.to_thread(payments_for(db).record, payment.id, "offered", {})
+
+
+async def send_invoice(
+    bot: Bot, chat_id: int, payment: Payment, settings: Settings, i18n: I18n, locale: Locale
+) -> None:
+    amount = format_rubles(payment.amount_kopecks)
+    title = i18n.get("payments.invoice_title", locale, amount=amount)[:32]
+    description = i18n.get("payments.invoice_description", locale, amount=amount)[:255]
+    price = LabeledPrice(label=title, amount=payment.invoice_amount)
+    if payment.method == "stars":
+        await bot.send_invoice(
+            chat_id, title, description, payment.payload, currency="XTR", prices=[price]
+        )
+        return
+    token = settings.payments_provider_token
+    provider_data = None
+    if settings.payments_fiscal_receipt:
+        provider_data = json.dumps(
+            {
+                "receipt": {
+                    "items": [
+                        {
+                            "description": description[:128],
+                            "quantity": "1.00",
+                            "amount": {
+                                "value": f"{payment.invoice_amount / 100:.2f}",
+                                "currency": "RUB",
+                            },
+                            "vat_code": settings.payments_vat_code,
+                        }
+                    ]
+                }
+            },
+            ensure_ascii=False,
+        )
+    await bot.send_invoice(
+        chat_id,
+        title,
+        description,
+        payment.payload,
+        currency="RUB",
+        prices=[price],
+        provider_token=token.get_secret_value() if token else None,
+        need_email=settings.payments_fiscal_receipt,
+        send_email_to_provider=settings.payments_fiscal_receipt,
+        provider_data=provider_data,
+    )
+
+
+async def on_pre_checkout(
+    query: PreCheckoutQuery, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    """Telegram waits at most 10 s for this answer: one read, then the answer."""
+    payments = payments_for(db)
+    try:
+        payment = await asyncio.to_thread(
+            payments.check_pre_checkout,
+            query.invoice_payload,
+            query.from_user.id,
+            query.currency,
+            query.total_amount,
+        )
+    except PaymentError as error:
+        log.warning("pre-checkout declined: %s", error)
+        await query.answer(ok=False, error_message=_error_text(error, i18n, locale))
+        return
+    await query.answer(ok=True)
+    await asyncio.to_thread(payments.record, payment.id, "pre_checkout_ok", {})
+
+
+async def on_successful_payment(
+    message: Message, bot: Bot, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    paid = message.successful_payment
+    if paid is None or message.from_user is None:
+        return
+    payments = payments_for(db)
+    try:
+        credited = await asyncio.to_thread(
+            payments.credit_paid,
+            paid.invoice_payload,
+            message.from_user.id,
+            paid.currency,
+            paid.total_amount,
+            paid.telegram_payment_charge_id,
+            paid.provider_payment_charge_id,
+        )
+    except PaymentError as error:
+        # Telegram took the money and we cannot match it: a person must look.
+        log.error(
+            "ALERT successful_payment not credited: %s (charge %s)",
+            error,
+            paid.telegram_payment_charge_id,
+        )
+        await message.answer(i18n.get("payments.unmatched", locale))
+        return
+    available = await asyncio.to_thread(_available, db, credited.payment.wallet_id)
+    key = "payments.already_credited" if credited.replayed else "payments.credited"
+    await message.answer(
+        i18n.get(
+            key,
+            locale,
+            amount=format_rubles(credited.entry.amount_kopecks),
+            balance=format_rubles(available),
+        )
+    )
+    bonus = credited.referral_bonus
+    if bonus is not None:
+        await notify(
+            bot,
+            bonus.referrer_telegram_id,
+            i18n.get(
+                "payments.referral_bonus",
+                "en" if bonus.language == "en" else "ru",
+                amount=format_rubles(bonus.amount_kopecks),
+            ),
+        )
+
+
+def _available(db: Database, wallet_id: int) -> int:
+    return Ledger(db, default_hold_ttl_s=3600).balance(wallet_id).available_kopecks
+
+
+async def notify(bot: Bot, chat_id: int, text: str) -> None:
+    """A message to someone other than the sender: their blocking the bot is not our error."""
+    from aiogram.exceptions import TelegramForbiddenError
+
+    try:
+        await bot.send_message(chat_id, text)
+    except TelegramForbiddenError:
+        log.info("user %s has blocked the bot; notice dropped", chat_id)
+
+
+async def on_receipt(
+    message: Message, state: FSMContext, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    settings = get_settings()
+    data = await state.get_data()
+    payment_id = data.get("payment_id")
+    if not isinstance(payment_id, int) or message.from_user is None:
+        await state.clear()
+        return
+    if message.photo:
+        photo = message.photo[-1]
+        file_ref, size, unique = f"photo:{photo.file_id}", photo.file_size, photo.file_unique_id
+    elif message.document is not None:
+        document = message.document
+        if not (document.mime_type or "").startswith("image/"):
+            await message.answer(i18n.get("payments.receipt_not_image", locale))
+            return
+        file_ref, size = f"document:{document.file_id}", document.file_size
+        unique = document.file_unique_id
+    else:
+        await message.answer(i18n.get("payments.receipt_expected", locale))
+        return
+    if size is None or size > settings.receipt_max_bytes:
+        limit = settings.receipt_max_bytes // (1024 * 1024)
+        await message.answer(i18n.get("payments.receipt_too_big", locale, limit=limit))
+        return
+
+    def attach() -> None:
+        from shared.bootstrap import get_task_queue
+
+        payments_for(db).attach_receipt(payment_id, message.from_user.id, file_ref)  # type: ignore[union-attr]
+        get_task_queue().enqueue(
+            OCR_TARGET, {"payment_id": payment_id}, name=f"ocr-{payment_id}-{unique}"
+        )
+
+    try:
+        await asyncio.to_thread(attach)
+    except PaymentError as error:
+        await state.clear()
+        await message.answer(_error_text(error, i18n, locale))
+        return
+    await state.clear()
+    await message.answer(i18n.get("payments.receipt_received", locale))
+
+
+async def on_receipt_other(message: Message, i18n: I18n, locale: Locale) -> None:
+    await message.answer(i18n.get("payments.receipt_expected", locale))
+
+
+async def on_promo_button(
+    query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    await state.set_state(TopUp.promo)
+    await show(query, i18n.get("payments.ask_promo", locale), _cancel(i18n, locale).as_markup())
+
+
+async def on_promo_text(
+    message: Message, state: FSMContext, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    await state.clear()
+    await message.answer(await promo_reply(db, message, message.text or "", i18n, locale))
+
+
+async def on_promo_command(
+    message: Message, command: CommandObject, db: Database, i18n: I18n, locale: Locale
+) -> None:
+    if not command.args:
+        await message.answer(i18n.get("payments.promo_usage", locale))
+        return
+    await message.answer(await promo_reply(db, message, command.args, i18n, locale))
+
+
+async def promo_reply(db: Database, message: Message, code: str, i18n: I18n, locale: Locale) -> str:
+    user = message.from_user
+    if user is None:
+        return i18n.get("payments.error.promo_unknown", locale)
+    return await redeem_text(db, user.id, code, i18n, locale)
+
+
+async def redeem_text(db: Database, telegram_id: int, code: str, i18n: I18n, locale: Locale) -> str:
+    """Redeem `code` for the user; the text to show, whether it worked or not."""
+
+    def redeem() -> int:
+        account = open_account(db, telegram_id)
+        ledger = Ledger(db, default_hold_ttl_s=3600)
+        return redeem_promo(db, ledger, account.user_id, code).amount_kopecks
+
+    try:
+        amount = await asyncio.to_thread(redeem)
+    except PromoRefused as refused:
+        return _error_text(refused, i18n, locale)
+    return i18n.get("payments.promo_ok", locale, amount=format_rubles(amount))
+
+
+async def on_paysupport(message: Message, i18n: I18n, locale: Locale) -> None:
+    await message.answer(i18n.get("payments.paysupport", locale))
+
+
+def _error_text(error: PaymentError, i18n: I18n, locale: Locale) -> str:
+    settings = get_settings()
+    return i18n.get(
+        f"payments.error.{error.key}",
+        locale,
+        **(
+            {
+                "low": format_rubles(settings.topup_min_rub * 100),
+                "high": format_rubles(settings.topup_max_rub * 100),
+            }
+            if error.key == "amount_bounds"
+            else {}
+        ),
+    )
+
+
+def payments_router() -> Router:
+    router = Router(name="payments")
+    router.pre_checkout_query.register(on_pre_checkout)
+    router.message.register(on_successful_payment, F.successful_payment)
+    router.message.register(on_paysupport, Command("paysupport"))
+    router.message.register(on_promo_command, Command("promo"))
+    router.message.register(on_topup_command, Command("topup"))
+    router.callback_query.register(on_open, TopUpCb.filter(F.action == "open"))
+    router.callback_query.register(on_pack, TopUpCb.filter(F.action == "pack"))
+    router.callback_query.register(on_custom, TopUpCb.filter(F.action == "custom"))
+    router.callback_query.register(on_promo_button, TopUpCb.filter(F.action == "promo"))
+    router.callback_query.register(on_method, TopUpCb.filter(F.action == "method"))
+    router.message.register(on_amount, TopUp.amount, F.text)
+    router.message.register(on_promo_text, TopUp.promo, F.text)
+    router.message.register(on_receipt, TopUp.receipt, F.photo | F.document)
+    router.message.register(on_receipt_other, TopUp.receipt)
+    return router
