@@ -5,8 +5,10 @@
     python -m scripts.set_webhook --info     # what Telegram has now (pending count, last error)
     python -m scripts.set_webhook --delete   # back to no webhook
 
-Reads TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET and
-TELEGRAM_API_BASE (the local emulator in the sandbox). Never prints the token.
+Setting the webhook also sets the bot's command menu, in Russian (the default) and in
+English (shared/bot/commands.py). Reads TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_URL,
+TELEGRAM_WEBHOOK_SECRET and TELEGRAM_API_BASE (the local emulator in the sandbox).
+Never prints the token.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ async def run(settings: Settings, *, info: bool, delete: bool, drop: bool) -> in
                 max_connections=40,
             )
             print(f"webhook set to {settings.telegram_webhook_url}")
+            from shared.bot.commands import TARGETS, set_bot_commands
+            from shared.bot.i18n import get_i18n
+
+            await set_bot_commands(bot, get_i18n())
+            print(f"commands set for {', '.join(code or 'default' for _, code in TARGETS)}")
         webhook = await bot.get_webhook_info()
         print(f"url: {webhook.url or '(none)'}")
         print(f"pending updates: {webhook.pending_update_count}")
