@@ -1,18 +1,35 @@
 """sweeper (every minute): finish late jobs, expire overdue ones, requeue stuck work,
-release expired holds. One bounded pass per call; always 200 with what it did."""
+release expired holds, expire unpaid invoices, requeue unread receipts. One bounded
+pass per call; always 200 with what it did."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import functions_framework
 from flask import Request
 
-from shared.bootstrap import get_job_service, observe
+from shared.bootstrap import get_database, get_job_service, get_task_queue, observe
+
+RECEIPT_OCR_LATE_S = 300
 
 
 @functions_framework.http
 def sweeper(request: Request) -> tuple[dict[str, object], int]:
     observe(request.headers.get("X-Cloud-Trace-Context"))
-    report = get_job_service().sweep()
-    return dataclasses.asdict(report), 200
+    report: dict[str, object] = dataclasses.asdict(get_job_service().sweep())
+    report.update(sweep_payments())
+    return report, 200
+
+
+def sweep_payments() -> dict[str, object]:
+    from shared.payments.setup import payments_for
+
+    payments = payments_for(get_database())
+    late = payments.unread_receipts(RECEIPT_OCR_LATE_S)
+    minute = int(time.time() // 60)
+    for payment_id in late:
+        name = f"ocr-{payment_id}-sweep-{minute}"
+        get_task_queue().enqueue("ocr_receipt", {"payment_id": payment_id}, name=name)
+    return {"payments_expired": payments.expire_pending(), "receipts_requeued": len(late)}

@@ -407,6 +407,18 @@ class Payments:
         )
         return len(rows)
 
+    def unread_receipts(self, older_than_s: int, limit: int = 100) -> list[int]:
+        """Receipts waiting for OCR longer than they should (a lost or failed task)."""
+        rows = self._db.run(
+            "SELECT p.id FROM payments p WHERE p.status = 'review' "
+            "AND p.updated_at < now() - make_interval(secs => :age) AND NOT EXISTS ("
+            "SELECT 1 FROM payment_events e WHERE e.payment_id = p.id "
+            "AND e.kind IN ('admin_notified', 'receipt_refused')) ORDER BY p.id LIMIT :limit",
+            age=older_than_s,
+            limit=limit,
+        )
+        return [row[0] for row in rows]
+
     # --- internals ---------------------------------------------------------------------
     def _lock(self, conn: PooledConnection, payment_id: int) -> Payment:
         rows = conn.run_prepared(

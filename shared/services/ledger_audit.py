@@ -2,7 +2,8 @@
 
 `balance = Σ entries` and `held = Σ open holds` per wallet, `available ≥ 0`,
 every entry's running balance consistent, every hold resolved by exactly the
-entries its status says, and no job in a final state still holding money.
+entries its status says, no job in a final state still holding money, and every
+credited payment matched by exactly its top-up.
 """
 
 from __future__ import annotations
@@ -72,6 +73,26 @@ CHECKS: dict[str, str] = {
           FROM jobs j JOIN holds h ON h.ref = j.hold_ref
          WHERE j.state IN ('succeeded', 'delivered', 'failed', 'expired', 'canceled')
            AND h.status = 'open'""",
+    "credited payments = top-ups": """
+        WITH credit AS (
+            SELECT p.id, p.status, p.credited_kopecks, w.id AS wallet_id,
+                   CASE WHEN p.method = 'transfer' THEN 'transfer:' || p.id
+                        ELSE 'tgcharge:' || p.telegram_charge_id END AS ref
+              FROM payments p JOIN wallets w ON w.user_id = p.user_id)
+        SELECT format('payment %s is %s for %s but its top-up %s is %s', c.id, c.status,
+                      c.credited_kopecks, c.ref, coalesce(e.amount::text, 'missing'))
+          FROM credit c LEFT JOIN ledger e ON e.ref = c.ref AND e.kind = 'topup'
+                                          AND e.wallet_id = c.wallet_id
+         WHERE (c.status IN ('credited', 'refunded')
+                AND (e.id IS NULL OR e.amount <> c.credited_kopecks))
+            OR (c.status NOT IN ('credited', 'refunded') AND e.id IS NOT NULL)
+        UNION ALL
+        SELECT format('top-up %s has no credited payment', e.ref)
+          FROM ledger e
+         WHERE e.kind = 'topup' AND (e.ref LIKE 'tgcharge:%' OR e.ref LIKE 'transfer:%')
+           AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.status IN ('credited', 'refunded')
+                 AND e.ref = CASE WHEN p.method = 'transfer' THEN 'transfer:' || p.id
+                                  ELSE 'tgcharge:' || p.telegram_charge_id END)""",
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from scripts.job_stack import Stack, job_stack
@@ -409,3 +410,18 @@ def test_paysupport_answers(pay_stack: PayStack) -> None:
     user_id = new_user(stack)
     stack.telegram.send_text(user_id, "/paysupport")
     wait_for(stack, user_id, lambda m: "Вопросы об оплате" in text_of(m))
+
+
+def test_the_sweeper_expires_unpaid_invoices(pay_stack: PayStack) -> None:
+    stack = pay_stack.stack
+    user_id = new_user(stack)
+    invoice_for(stack, user_id, "300", "⭐")
+    payload = stack.telegram.calls("sendInvoice")[-1].params["payload"]
+    stack.db.run(
+        "UPDATE payments SET expires_at = now() - interval '1 s' WHERE payload = :p", p=payload
+    )
+    report = httpx.post(f"{stack.functions_url}/sweeper", timeout=30).json()
+    assert report["payments_expired"] >= 1
+    assert stack.db.run("SELECT status FROM payments WHERE payload = :p", p=payload) == [
+        ["expired"]
+    ]
