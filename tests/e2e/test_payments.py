@@ -425,3 +425,32 @@ def test_the_sweeper_expires_unpaid_invoices(pay_stack: PayStack) -> None:
     assert stack.db.run("SELECT status FROM payments WHERE payload = :p", p=payload) == [
         ["expired"]
     ]
+
+
+def test_a_custom_amount_must_be_within_the_bounds(pay_stack: PayStack) -> None:
+    stack = pay_stack.stack
+    user_id = new_user(stack)
+    press(stack, user_id, open_topup(stack, user_id), "✏️")
+    stack.telegram.send_text(user_id, "50")
+    wait_for(stack, user_id, lambda m: "Сумма должна быть от" in text_of(m))
+    stack.telegram.send_text(user_id, "сто рублей")
+    assert "Сумма должна быть от" in text_of(last(stack, user_id))
+    stack.telegram.send_text(user_id, "1 500 ₽")
+    methods = wait_for(stack, user_id, lambda m: "Пополнение на" in text_of(m))
+    assert format_rubles(150_000) in text_of(methods)
+    press(stack, user_id, methods, "💳")
+    assert last(stack, user_id)["invoice"]["total_amount"] == 150_000
+
+
+def test_an_admin_can_credit_another_amount_than_expected(pay_stack: PayStack) -> None:
+    stack, admin = pay_stack.stack, pay_stack.admin_id
+    user_id = new_user(stack)
+    start_transfer(stack, user_id)
+    receipt = render_receipt(404, layout="sbp", degradation="clean")
+    send_receipt(stack, user_id, receipt.image, "receipt.png", "image/png")
+    card = wait_for(stack, admin, lambda m: f"от пользователя {user_id}" in text_of(m))
+    press(stack, admin, card, "✏️")
+    wait_for(stack, admin, lambda m: "Сколько рублей зачислить" in text_of(m))
+    stack.telegram.send_text(admin, "950")
+    wait_for(stack, user_id, lambda m: f"+{format_rubles(95_000)}" in text_of(m))
+    assert balance(stack, user_id) == 95_000
