@@ -236,6 +236,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _top_up_bounds_hold_the_packs(self) -> Settings:
+        if self.topup_min_rub > self.topup_max_rub:
+            raise ValueError("TOPUP_MIN_RUB must not exceed TOPUP_MAX_RUB")
+        outside = [
+            p for p in self.topup_packs_rub if not self.topup_min_rub <= p <= self.topup_max_rub
+        ]
+        if outside:
+            raise ValueError(f"TOPUP_PACKS_RUB {outside} lie outside TOPUP_MIN_RUB..TOPUP_MAX_RUB")
+        return self
+
+    @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:
         if (
             self.environment == "production"

@@ -58,3 +58,19 @@ def test_production_refuses_the_development_callback_secret(
         load_settings(_env_file=None)
     monkeypatch.setenv("CALLBACK_SECRET", "a-real-secret-from-secret-manager")
     assert load_settings(_env_file=None).environment == "production"
+
+
+def test_lists_are_json_and_top_up_packs_must_fit_the_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOPUP_PACKS_RUB", "[200, 700]")
+    monkeypatch.setenv("ADMIN_TELEGRAM_IDS", "[42, 43]")
+    settings = load_settings(_env_file=None)
+    assert settings.topup_packs_rub == (200, 700)
+    assert settings.admin_telegram_ids == (42, 43)
+    monkeypatch.setenv("TOPUP_MAX_RUB", "500")
+    with pytest.raises(ConfigError, match=r"TOPUP_PACKS_RUB \[700\] lie outside"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("TOPUP_MIN_RUB", "600")
+    with pytest.raises(ConfigError, match="TOPUP_MIN_RUB must not exceed TOPUP_MAX_RUB"):
+        load_settings(_env_file=None)
