@@ -1,0 +1,232 @@
+"""The webhook's cost: warm latency and throughput per update, and cold start.
+
+    python -m scripts.bench_webhook [--updates 600] [--concurrency 8] [--cold-runs 3]
+
+Warm: the real `telegram_webhook` function under functions-framework (the platform's CLI)
+in its own process, on a fresh embedded Postgres, answering to the Telegram emulator,
+against a bare echo function under the same CLI in the same run. Each update is POSTed
+as Telegram would (secret header, JSON body); the mix, per user: /start, /menu, /balance,
+/history, /settings, a text no handler takes, and a duplicate of the first update. Latency
+p50/p99 one at a time, then updates/s with `--concurrency` senders. Goal: ≥ 0.5× echo.
+
+Cold start: a fresh process to the answer of its first /start (imports, Dispatcher,
+Postgres connection, sendMessage) against `python -c "import aiogram"`, interleaved run by
+run. Goal: our own cost on top of aiogram's import ≤ 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scripts.bench_cold_start import ECHO, first_response_s
+from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET, wait_listening
+from scripts.telegram_emulator import TelegramEmulator
+from shared.adapters.db import Database, parse_database_url
+from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+COMMANDS = ("/start", "/menu", "/balance", "/history", "/settings", "hello")
+_update_ids = itertools.count(700_000_001)
+_message_ids = itertools.count(1)
+
+
+def message_update(user_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": next(_message_ids),
+        "from": {"id": user_id, "is_bot": False, "first_name": "Bench", "language_code": "ru"},
+        "chat": {"id": user_id, "first_name": "Bench", "type": "private"},
+        "date": int(time.time()),
+        "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"offset": 0, "length": len(text), "type": "bot_command"}]
+    return {"update_id": update_id or next(_update_ids), "message": message}
+
+
+def workload(telegram: TelegramEmulator, updates: int) -> list[dict[str, Any]]:
+    """Whole users' worth of updates (each user known to the emulator, so sends succeed)."""
+    bodies: list[dict[str, Any]] = []
+    user_id = 880_000_000
+    while len(bodies) < updates:
+        user_id += 1
+        telegram.add_user(user_id, "Bench", language_code="ru")
+        first = message_update(user_id, COMMANDS[0])
+        bodies += [first, *(message_update(user_id, t) for t in COMMANDS[1:]), first]
+    return bodies[:updates]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(
+    url: str, bodies: list[dict[str, Any]], concurrency: int
+) -> tuple[list[float], float, int]:
+    """Latencies (ms) one at a time for the first half; updates/s with `concurrency` senders
+    for the second half (its users are separate, so per-chat order is kept per sender)."""
+    half = len(bodies) // 2
+    failures = 0
+    latencies = []
+    with httpx.Client(timeout=60) as client:
+        for body in bodies[:half]:
+            began = time.perf_counter()
+            status = client.post(url, json=body, headers=HEADERS).status_code
+            latencies.append((time.perf_counter() - began) * 1000)
+            failures += status >= 300
+    rest = bodies[half:]
+    per_user = 7  # len(COMMANDS) + the duplicate: a user's updates stay on one sender
+    chunks = [rest[i : i + per_user] for i in range(0, len(rest), per_user)]
+
+    def send(chunk: list[dict[str, Any]]) -> int:
+        with httpx.Client(timeout=60) as client:
+            return sum(client.post(url, json=b, headers=HEADERS).status_code >= 300 for b in chunk)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        failures += sum(pool.map(send, chunks))
+    throughput = len(rest) / (time.perf_counter() - began)
+    return latencies, throughput, failures
+
+
+@contextmanager
+def served(target: str, source: Path, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "functions_framework", "--target", target, "--source", str(source)),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_listening(base, process, timeout_s=120)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def import_aiogram_s() -> float:
+    began = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import aiogram"], check=True, cwd=ROOT)
+    return time.monotonic() - began
+
+
+def report_warm(name: str, latencies: list[float], throughput: float, failures: int) -> None:
+    print(
+        f"{name:18s} p50 {percentile(latencies, 0.5):6.2f} ms"
+        f"  p99 {percentile(latencies, 0.99):6.2f} ms"
+        f"  {throughput:7.1f} updates/s  non-2xx {failures}",
+        flush=True,
+    )
+
+
+class _Stopper:
+    def __init__(self, telegram: TelegramEmulator) -> None:
+        self._telegram = telegram
+
+    def close(self) -> None:
+        self._telegram.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--updates", type=int, default=700)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kie-bench-webhook-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", free_port(), fast=True)
+        telegram = TelegramEmulator(token=BOT_TOKEN)
+        with server.running(), contextlib.closing(_Stopper(telegram)):
+            migrate(Database(parse_database_url(server.url)))
+            telegram_url = telegram.start()
+            echo = Path(tmp) / "echo.py"
+            echo.write_text(ECHO)
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "KIE_"))},
+                "DATABASE_URL": server.url,
+                "DB_POOL_MAX": "8",
+                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+                "TELEGRAM_API_BASE": telegram_url,
+                "USER_RATE_BURST": "1000",  # the bench is one fast sender per user, not a flood
+                "LOCAL_QUEUE_URL": "http://127.0.0.1:9/queue",
+            }
+            webhook_source = ROOT / "functions" / "telegram_webhook.py"
+            bodies = workload(telegram, options.updates)
+            warm: dict[str, tuple[list[float], float, int]] = {}
+            with served("echo", echo, env) as base:
+                warmup = [{"update_id": 1}] * 50
+                measure(base, warmup, 2)
+                warm["echo (baseline)"] = measure(base, bodies, options.concurrency)
+            with served("telegram_webhook", webhook_source, env) as base:
+                measure(base, workload(telegram, 50), 2)  # warm: Dispatcher, pool, SSL context
+                warm["telegram_webhook"] = measure(base, bodies, options.concurrency)
+            print(f"warm, {options.updates} updates (mix: {', '.join(COMMANDS)}, duplicate):")
+            for name, (latencies, throughput, failures) in warm.items():
+                report_warm(name, latencies, throughput, failures)
+            ratio = warm["telegram_webhook"][1] / warm["echo (baseline)"][1]
+            print(f"throughput ratio webhook/echo: {ratio:.2f} (goal ≥ 0.5)", flush=True)
+
+            cold: dict[str, list[float]] = {
+                "import aiogram": [],
+                "telegram_webhook": [],
+                "echo": [],
+            }
+            for run in range(options.cold_runs):
+                user_id = 890_000_001 + run
+                telegram.add_user(user_id, "Cold", language_code="ru")
+                body = message_update(user_id, "/start")
+
+                def start(base: str, body: dict[str, Any] = body) -> httpx.Response:
+                    return httpx.post(base, json=body, headers=HEADERS, timeout=60)
+
+                cold["import aiogram"].append(import_aiogram_s())
+                seconds, status = first_response_s("telegram_webhook", webhook_source, env, start)
+                assert status == 200, status
+                cold["telegram_webhook"].append(seconds)
+                cold["echo"].append(
+                    first_response_s("echo", echo, env, lambda b: httpx.get(b, timeout=10))[0]
+                )
+            print(f"cold start, {options.cold_runs} interleaved runs (median, min–max):")
+            for name, values in cold.items():
+                print(
+                    f"  {name:18s} {statistics.median(values):.2f} s "
+                    f"({min(values):.2f}–{max(values):.2f})"
+                )
+            diffs = [
+                w - a for w, a in zip(cold["telegram_webhook"], cold["import aiogram"], strict=True)
+            ]
+            print(
+                f"  webhook − import aiogram, per run: median {statistics.median(diffs):+.2f} s "
+                f"(goal ≤ +0.30 s, which includes functions-framework's own start: see echo)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
