@@ -5,6 +5,7 @@ pass per call; always 200 with what it did."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import functions_framework
@@ -13,6 +14,7 @@ from flask import Request
 from shared.bootstrap import get_database, get_job_service, get_task_queue, observe
 
 RECEIPT_OCR_LATE_S = 300
+log = logging.getLogger("kie_studio.sweeper")
 
 
 @functions_framework.http
@@ -32,4 +34,12 @@ def sweep_payments() -> dict[str, object]:
     for payment_id in late:
         name = f"ocr-{payment_id}-sweep-{minute}"
         get_task_queue().enqueue("ocr_receipt", {"payment_id": payment_id}, name=name)
-    return {"payments_expired": payments.expire_pending(), "receipts_requeued": len(late)}
+    dead_letters = payments.retry_dead_letters()
+    for outcome in dead_letters:
+        # Credited needs no one; a refusal means money taken that a person must match.
+        (log.error if "refused" in outcome else log.warning)("payment dead letter %s", outcome)
+    return {
+        "payments_expired": payments.expire_pending(),
+        "receipts_requeued": len(late),
+        "payment_dead_letters": len(dead_letters),
+    }

@@ -81,6 +81,7 @@ class TelegramWebhook:
         self._token = token
         self._secret = secret.encode() if secret else None
         self._api = TelegramAPIServer.from_base(api_base)
+        self._db = db
         self._updates = UpdateLog(db, extract_bot_id(token), attempts_max=attempts_max)
         self._timeout_s = handler_timeout_s
         storage = PostgresStorage(db, ttl_s=fsm_ttl_s)
@@ -129,6 +130,7 @@ class TelegramWebhook:
         if claim.outcome is Claim.IN_FLIGHT:
             return _reply(503, "in flight", **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)})
         if claim.outcome is Claim.GIVE_UP:
+            self._keep_payment(update, "gave up after repeated failures")
             return _reply(200, "dropped after repeated failures")
         handled = False
         try:
@@ -139,9 +141,27 @@ class TelegramWebhook:
             after = self._updates.mark_failed(update.update_id, f"{type(error).__name__}: {error}")
             if after is AfterFailure.RETRY:
                 return _reply(500, "failed, will retry")
+            self._keep_payment(update, f"{type(error).__name__}: {error}")
             return _reply(200, "dropped after repeated failures")
         self._updates.mark_done(update.update_id)
         return _reply(200, "handled" if handled else "ignored")
+
+    def _keep_payment(self, update: Update, error: str) -> None:
+        """A poison update is dropped, but never the money in it: a successful_payment
+        goes to the dead letters, which the sweeper credits (docs/PAYMENTS.md)."""
+        message = update.message
+        if message is None or message.successful_payment is None or message.from_user is None:
+            return
+        from shared.payments.setup import payments_for
+
+        log.error("ALERT successful_payment of update %s kept for the sweeper", update.update_id)
+        payments_for(self._db).keep_dead_letter(
+            self._updates.bot_id,
+            update.update_id,
+            message.from_user.id,
+            message.successful_payment.model_dump(mode="json", exclude_none=True),
+            error,
+        )
 
     async def _feed(self, bot: Bot, update: Update) -> bool:
         """True when a handler took the update; kinds no router handles are ignored."""

@@ -24,6 +24,7 @@ from shared.payments.errors import (
     DuplicateReceipt,
     MoneyAlreadySpent,
     NotRefundable,
+    PaymentError,
     PaymentExpired,
     PaymentNotFound,
     PaymentNotPending,
@@ -418,6 +419,55 @@ class Payments:
             limit=limit,
         )
         return [row[0] for row in rows]
+
+    # --- successful payments whose update kept failing --------------------------------
+    def keep_dead_letter(
+        self, bot_id: int, update_id: int, telegram_id: int, payment: dict[str, Any], error: str
+    ) -> None:
+        self._db.run(
+            "INSERT INTO payment_dead_letters (bot_id, update_id, telegram_id, payment, "
+            "last_error) VALUES (:bot, :update, :user, :payment, :error) "
+            "ON CONFLICT (bot_id, update_id) DO UPDATE SET last_error = excluded.last_error",
+            idempotent=True,
+            bot=bot_id,
+            update=update_id,
+            user=telegram_id,
+            payment=json.dumps(payment),
+            error=error[:500],
+        )
+
+    def retry_dead_letters(self, limit: int = 50) -> list[str]:
+        """Credit kept payments (once, by charge id); what happened to each, for the log.
+        A refusal (unknown payload, wrong amount) is final and needs a person."""
+        rows = self._db.run(
+            "SELECT bot_id, update_id, telegram_id, payment FROM payment_dead_letters "
+            "WHERE resolved_at IS NULL ORDER BY created_at LIMIT :limit",
+            limit=limit,
+        )
+        outcomes = []
+        for bot_id, update_id, telegram_id, raw in rows:
+            paid = json.loads(raw) if isinstance(raw, str) else raw
+            try:
+                credited = self.credit_paid(
+                    str(paid.get("invoice_payload", "")),
+                    int(telegram_id),
+                    str(paid.get("currency", "")),
+                    int(paid.get("total_amount", 0)),
+                    str(paid.get("telegram_payment_charge_id", "")),
+                    paid.get("provider_payment_charge_id"),
+                )
+                outcome = "replayed" if credited.replayed else "credited"
+            except PaymentError as refused:
+                outcome = f"refused: {refused}"
+            self._db.run(
+                "UPDATE payment_dead_letters SET resolved_at = now(), outcome = :outcome "
+                "WHERE bot_id = :bot AND update_id = :update",
+                outcome=outcome[:200],
+                bot=bot_id,
+                update=update_id,
+            )
+            outcomes.append(f"update {update_id}: {outcome}")
+        return outcomes
 
     # --- internals ---------------------------------------------------------------------
     def _lock(self, conn: PooledConnection, payment_id: int) -> Payment:

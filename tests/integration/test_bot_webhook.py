@@ -50,7 +50,7 @@ BOT_USER = {
 
 @dataclass
 class BotApiRecorder:
-    """A Bot API server for two methods, with Telegram's envelope and error shape."""
+    """A Bot API server for the methods these updates need, with Telegram's envelope and error shape."""
 
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     refused_chats: set[int] = field(default_factory=set)
@@ -69,6 +69,8 @@ class BotApiRecorder:
             message_id = self._message_id
         if method == "getMe":
             return self._ok(BOT_USER)(environ, start_response)
+        if method in ("answerCallbackQuery", "answerPreCheckoutQuery"):
+            return self._ok(True)(environ, start_response)
         if method == "sendMessage":
             chat_id = int(fields["chat_id"])
             if chat_id in self.refused_chats:
@@ -273,14 +275,30 @@ def test_every_real_update_gets_a_2xx_and_is_recorded_done(webhook: Webhook) -> 
         update_id = json.loads(body)["update_id"]
         assert webhook.update_row(update_id)[:2] == ("done", 1), path.name
     handled = {name for name, outcome in outcomes.items() if outcome == "handled"}
-    assert handled == {"message_start", "message_start_deeplink", "message_group_text"}
+    assert handled == {
+        "message_start",
+        "message_start_deeplink",
+        "message_group_text",
+        "callback_query",  # a button from before: answered as expired
+        "callback_query_inaccessible",
+        "pre_checkout_query_stars",  # payloads we never issued: declined
+        "pre_checkout_query_rub",
+        "message_successful_payment_stars",  # unmatched: an alert, nothing credited
+        "message_successful_payment_rub",
+    }
     ignored = {"channel_post", "inline_query", "edited_message", "my_chat_member_blocked"}
     assert {outcomes[name] for name in ignored} == {"ignored"}
     # Anna (6418327705) started in private twice, then in the group (with a getMe for
-    # the @mention); her first link is kept.
-    assert len(webhook.recorder.sent_to(6418327705)) == 2
+    # the @mention), then paid in Stars for a payload we never issued; her first link is
+    # kept, but a referral counts only for a new user and an existing referrer.
+    anna = webhook.recorder.sent_to(6418327705)
+    assert len(anna) == 3
     assert len(webhook.recorder.sent_to(-5093847261)) == 1
-    assert "Приглашение учтено." in webhook.recorder.sent_to(6418327705)[1]
+    assert "Приглашение учтено." not in anna[1]
+    assert "не смогли сопоставить" in anna[2]
+    declined = [f for m, f in webhook.recorder.calls if m == "answerPreCheckoutQuery"]
+    assert [f.get("ok") for f in declined] == ["false", "false"]
+    assert webhook.db.run("SELECT count(*) FROM ledger") == [[0]]
     rows = webhook.db.run(
         "SELECT start_payload, language FROM users WHERE telegram_id = 6418327705"
     )
@@ -341,7 +359,7 @@ def test_start_greets_in_english_keeps_a_promo_and_resets_the_fsm(webhook: Webho
     assert response.status_code == 200
     (text,) = webhook.recorder.sent_to(user_id)
     assert text.startswith("Hello, Test!")
-    assert "Promo code SPRING-25 saved." in text
+    assert "There is no such promo code" in text  # redeemed at once; this one does not exist
     rows = webhook.db.run(
         "SELECT start_payload, language FROM users WHERE telegram_id = :id", id=user_id
     )
@@ -375,3 +393,45 @@ def test_a_failing_update_is_retried_then_dropped_and_the_chat_moves_on(
     user_id = update["message"]["from"]["id"]
     following = start_update(user_id=user_id)
     assert webhook.post_update(following).json()["outcome"] == "handled"
+
+
+def test_a_successful_payment_that_keeps_failing_is_kept_and_credited_by_the_sweeper(
+    webhook: Webhook,
+) -> None:
+    from shared.payments.service import PaymentPolicy, Payments
+    from shared.services.ledger import Ledger
+    from shared.services.users import open_account
+
+    ledger = Ledger(webhook.db, default_hold_ttl_s=3600)
+    payments = Payments(
+        webhook.db, ledger, PaymentPolicy(10_000, 1_000_000, kopecks_per_star=130, ttl_s=600)
+    )
+    user_id = new_telegram_id()
+    account = open_account(webhook.db, user_id)
+    payment = payments.create(account.user_id, "stars", 30_000)
+    update = start_update(user_id=user_id)
+    message = update["message"]
+    del message["text"], message["entities"]
+    message["successful_payment"] = {
+        "currency": "XTR",
+        "total_amount": payment.invoice_amount,
+        "invoice_payload": payment.payload,
+        "telegram_payment_charge_id": f"stx-dead-letter-{user_id}",
+        "provider_payment_charge_id": f"{user_id}_1",
+    }
+    # Every attempt fails inside the credit's transaction, so nothing is credited.
+    webhook.db.run("ALTER TABLE payment_events RENAME TO payment_events_away")
+    try:
+        statuses = [webhook.post_update(update).status_code for _ in range(ATTEMPTS_MAX)]
+    finally:
+        webhook.db.run("ALTER TABLE payment_events_away RENAME TO payment_events")
+    assert statuses == [500] * (ATTEMPTS_MAX - 1) + [200]
+    assert ledger.balance(account.wallet_id).balance_kopecks == 0
+    kept = webhook.db.run(
+        "SELECT telegram_id, resolved_at FROM payment_dead_letters WHERE update_id = :u",
+        u=update["update_id"],
+    )
+    assert kept == [[user_id, None]]
+    assert payments.retry_dead_letters() == [f"update {update['update_id']}: credited"]
+    assert ledger.balance(account.wallet_id).balance_kopecks == payment.amount_kopecks
+    assert payments.retry_dead_letters() == []  # resolved: nothing twice
