@@ -50,7 +50,7 @@ BOT_USER = {
 
 @dataclass
 class BotApiRecorder:
-    """A Bot API server for the methods these updates need, with Telegram's envelope and error shape."""
+    """A Bot API server for the methods these updates need, in Telegram's envelope."""
 
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     refused_chats: set[int] = field(default_factory=set)
