@@ -54,7 +54,7 @@ def percent(part: int, whole: int) -> str:
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def table(title: str, groups: dict[str, list[Outcome]]) -> None:

@@ -25,6 +25,8 @@ from typing import Literal
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from shared.payments.codes import ALPHABET as CODE_ALPHABET
+
 FONT_DIR = Path("/usr/share/fonts/truetype")
 FONTS: dict[str, tuple[str, str, bool]] = {
     # name: (regular file, bold file, has "₽")
@@ -64,7 +66,6 @@ DEGRADATIONS = (
     "photo",
     "small",
 )
-CODE_ALPHABET = "34679ACEFHJKMNPRTWXY"  # the same as shared.payments.codes.ALPHABET
 
 MONTHS_RU = (
     "января", "февраля", "марта", "апреля", "мая", "июня",
@@ -155,7 +156,7 @@ def _group(rubles: int, separator: str) -> str:
 
 
 def ru_amount(kopecks: int, rng: random.Random, *, decimals: bool | None = None) -> str:
-    """"1 500,00" or "1 500" with an ordinary, no-break, thin or narrow no-break space."""
+    """Like "1 500,00" or "1 500", with an ordinary, no-break, thin or narrow no-break space."""
     separator = rng.choice((" ", "\u00a0", "\u2009", "\u202f"))
     if decimals is None:
         decimals = kopecks % 100 != 0 or rng.random() < 0.5
@@ -200,7 +201,9 @@ def _digits(rng: random.Random, count: int) -> str:
 
 
 def _phone(rng: random.Random) -> str:
-    return f"+7 ({_digits(rng, 3)}) {_digits(rng, 3)}-{rng.randrange(10, 99)}-{rng.randrange(10, 99)}"
+    return (
+        f"+7 ({_digits(rng, 3)}) {_digits(rng, 3)}-{rng.randrange(10, 99)}-{rng.randrange(10, 99)}"
+    )
 
 
 def _card(rng: random.Random) -> str:
@@ -536,12 +539,20 @@ def degrade(image: Image.Image, degradation: str, rng: random.Random) -> Image.I
 
 
 def _facts(rng: random.Random, rub: str) -> Facts:
-    rubles = rng.choice((rng.randrange(100, 1000), rng.randrange(1000, 20_000),
-                         rng.randrange(20_000, 200_000), rng.choice((300, 500, 1000, 3000))))  # fmt: skip
+    rubles = rng.choice(
+        (
+            rng.randrange(100, 1000),
+            rng.randrange(1000, 20_000),
+            rng.randrange(20_000, 200_000),
+            rng.choice((300, 500, 1000, 3000)),
+        )
+    )
     kopecks = rubles * 100 + (rng.randrange(1, 100) if rng.random() < 0.25 else 0)
     commission = 0 if rng.random() < 0.6 else max(100, kopecks // 100) // 100 * 100
     start = datetime(2025, 1, 1, 0, 0)
-    moment = start + timedelta(minutes=rng.randrange(0, 3 * 365 * 24 * 60), seconds=rng.randrange(60))
+    moment = start + timedelta(
+        minutes=rng.randrange(0, 3 * 365 * 24 * 60), seconds=rng.randrange(60)
+    )
     code = "KS-" + "".join(rng.choice(CODE_ALPHABET) for _ in range(6))
     return Facts(kopecks, commission, moment, code, rub, rng)
 
@@ -597,5 +608,7 @@ def receipt_set(
     for index in range(count):
         layout = LAYOUTS[index % len(LAYOUTS)]
         degradation = degradations[index % len(degradations)]
-        receipts.append(render_receipt(seed * 10_000 + index, layout=layout, degradation=degradation))
+        receipts.append(
+            render_receipt(seed * 10_000 + index, layout=layout, degradation=degradation)
+        )
     return receipts

@@ -1,10 +1,13 @@
 """Payment codes a user writes into a bank transfer's comment, and finding them in OCR text.
 
 A code is "KS-" and six characters from an alphabet without the characters OCR
-confuses with one another (0/O/D/Q, 1/I/L, 5/S, 8/B, 2/Z, 6/G, U/V): 20**6 = 64
-million codes. Finding one tolerates what OCR and people do to it: lowercase,
-spaces, any dash or none, Cyrillic look-alike letters (rus+eng OCR often reads
-Latin "K" as Cyrillic "К"), and the confusable characters mapped back.
+confuses with one another (0/O/D/Q, 1/I/L, 5/S, 8/B, 2/Z, 6/G, U/V). Its letters
+are only those with a Cyrillic twin (A C E H K M P T X Y): Russian-and-English
+OCR reads a Latin letter as Cyrillic whenever the word looks Russian, and letters
+without a twin (F, N, R, W, J) come back as some other letter (Е, И, Я, Ш, ...).
+15**6 = 11 million codes. Finding one tolerates what OCR and people do to it:
+lowercase, spaces, any dash or none, Cyrillic twins, "$" or "5" for "S", and the
+confusable characters mapped back.
 """
 
 from __future__ import annotations
@@ -13,24 +16,23 @@ import re
 import secrets
 
 PREFIX = "KS-"
-ALPHABET = "34679ACEFHJKMNPRTWXY"
+ALPHABET = "34679ACEHKMPTXY"
 CODE_BODY_LENGTH = 6
 
 # What OCR writes → the alphabet's character it most likely was.
 _CONFUSIONS: dict[str, str] = {
-    # Cyrillic look-alikes of Latin capitals (and lowercase forms).
+    # Cyrillic twins of the Latin capitals (and their lowercase forms).
     "А": "A", "а": "A", "С": "C", "с": "C", "Е": "E", "е": "E", "Н": "H", "н": "H",
     "К": "K", "к": "K", "М": "M", "м": "M", "Р": "P", "р": "P", "Т": "T", "т": "T",
-    "Х": "X", "х": "X", "У": "Y", "у": "Y", "Ч": "4", "ч": "4", "б": "6", "Б": "6",
-    "З": "3", "з": "3", "Ш": "W", "ш": "W", "Г": "F", "П": "N", "И": "N", "п": "N",
-    # Latin characters outside the alphabet → the alphabet's look-alike.
-    "G": "6", "b": "6", "g": "9", "q": "9", "V": "Y", "v": "Y", "Z": "7", "z": "7",
-    "€": "E", "£": "E",
+    "Х": "X", "х": "X", "У": "Y", "у": "Y",
+    # Digits as OCR draws them in either alphabet.
+    "Ч": "4", "ч": "4", "б": "6", "Б": "6", "З": "3", "з": "3", "Э": "9", "э": "9",
+    "G": "6", "b": "6", "g": "9", "q": "9",
+    # Letters outside the alphabet → the alphabet's look-alike.
+    "F": "E", "Ё": "E", "ё": "E", "€": "E", "R": "P", "V": "Y", "v": "Y", "Z": "7",
 }  # fmt: skip
 
-_PREFIX_RE = re.compile(
-    r"(?<![0-9A-Za-zА-Яа-яЁё])[KkКк]\s?[SsЅ5$]\s?[-‐‑‒–—―−_.:=~]?", re.UNICODE
-)
+_PREFIX_RE = re.compile(r"(?<![0-9A-Za-zА-Яа-яЁё])[KkКк]\s?[SsЅ5$]\s?[-‐‑‒–—―−_.:=~]?", re.UNICODE)
 _SEPARATORS = frozenset(" \t-‐‑‒–—―−_.:")
 
 

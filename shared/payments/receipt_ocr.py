@@ -86,12 +86,11 @@ _SPACES = str.maketrans(
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
 _WORD_CHAR = r"A-Za-zА-Яа-яЁё"
 _OCR_ZERO = re.compile(rf"(?<=\d)[OoОо]+|[OoОо]+(?=\d)|(?<=\d[.,])[OoОо]{{2}}(?![{_WORD_CHAR}])")
-_CURRENCY = r"(?:₽|руб\.?|рублей|рубля|рубль|р\.|RUB|RUR|Р(?![{w}])|P(?![{w}]))".format(
-    w=_WORD_CHAR
-)
+_CURRENCY = rf"(?:₽|руб\.?|рублей|рубля|рубль|р\.|RUB|RUR|Р(?![{_WORD_CHAR}])|P(?![{_WORD_CHAR}]))"
 # ₽ read as "2" glued to a Russian decimal amount: "310,002" is "310,00 ₽".
 _RUBLE_AS_TWO = re.compile(r"(?<![\d,])(\d{1,3}(?: \d{3})*,\d\d)2(?=\s|$)")
 _RUBLE_AS_TWO_SPACED = re.compile(r"(\d,\d\d|\d{3}) 2$")
+_BARE_NUMBER_TWO = re.compile(r"\d{1,3}(?: \d{3})*2")
 _AMOUNT = re.compile(
     r"(?<![\d.,])"
     r"(?P<int>\d{1,3}(?: \d{3})+|\d{1,3}(?:,\d{3})+(?=\.\d\d(?!\d))|\d+)"
@@ -146,6 +145,8 @@ _HOMOGLYPHS = str.maketrans(
     {"А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "К": "K", "М": "M", "О": "O",
      "Р": "P", "Т": "T", "Х": "X", "У": "Y", "З": "3"}
 )  # fmt: skip
+# Latin letters OCR puts into Russian words ("Homep" for "Номер"), for matching labels.
+_CYRILLISE = str.maketrans("aceHhkKmMoOpPTtxXyBu", "асеННккммооррттххуви")
 _SBP_ID = re.compile(r"(?<![0-9A-Z])([AB]\d{4}[0-9A-Z]{27})(?![0-9A-Z])")
 _TXN_LABELS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(?:идентификатор|номер|id|№)\s*(?:операции|транзакции|платежа)"
@@ -165,13 +166,28 @@ class _AmountCandidate:
     position: int
 
 
+def _cyrillised(text: str) -> str:
+    """The same text, same length, with Latin look-alikes read as Cyrillic (labels only)."""
+    return text.translate(_CYRILLISE)
+
+
+def _mentions(pattern: re.Pattern[str], text: str) -> bool:
+    return bool(pattern.search(text) or pattern.search(_cyrillised(text)))
+
+
+# "300, 59 руб.": OCR puts a space after the decimal comma.
+_SPLIT_DECIMAL = re.compile(r"(?<=\d)([.,]) (?=\d\d(?![\d:]))")
+_NUMERO = re.compile(r"(?<![A-Za-z])(?:N[eoº°]|Ne|N)\.?(?=\s?\d)")
+
+
 def normalise_text(text: str) -> str:
     """Unify spaces and dashes, and read O as 0 where it touches digits."""
     lines = []
     for raw in text.translate(_SPACES).translate(_DASHES).splitlines():
         line = re.sub(r" {2,}", " ", raw).strip()
         line = _OCR_ZERO.sub(lambda m: "0" * len(m.group(0)), line)
-        lines.append(line)
+        line = _SPLIT_DECIMAL.sub(r"\1", line)
+        lines.append(_NUMERO.sub("№", line))
     return "\n".join(lines)
 
 
@@ -200,8 +216,14 @@ def _to_kopecks(match: re.Match[str]) -> int | None:
 def _amount_candidates(lines: list[str]) -> list[_AmountCandidate]:
     candidates: list[_AmountCandidate] = []
     previous_label = ""
+    # Tesseract's models do not know "₽" and often write "2". Where a decimal amount
+    # shows it ("310,002" cannot be Russian money), a bare number ending in 2 alone on
+    # its line ("4162" under "Сумма перевода") is read as "416 ₽" too.
+    ruble_as_two = any(_RUBLE_AS_TWO.search(line) for line in lines)
     for index, raw in enumerate(lines):
         line = _RUBLE_AS_TWO.sub(r"\1 ₽", raw)
+        if ruble_as_two and _BARE_NUMBER_TWO.fullmatch(line):
+            line = line[:-1].rstrip() + " ₽"
         label_here = _letters(line)
         # A value-only line takes its meaning from the label line above it.
         context = line if len(label_here) >= 3 else f"{previous_label} {line}"
@@ -211,11 +233,11 @@ def _amount_candidates(lines: list[str]) -> list[_AmountCandidate]:
         if not line:
             continue
         previous_label = line if len(label_here) >= 3 else previous_label
-        if _NOT_AMOUNT_WORDS.search(context):
+        if _mentions(_NOT_AMOUNT_WORDS, context):
             continue
-        id_line = bool(_ID_WORDS.search(context))
+        id_line = _mentions(_ID_WORDS, context)
         searchable = _strip_dates_and_times(line)
-        if re.fullmatch(r"[^\d]*\d[\d ]*\d[^\d]*", searchable) and _RUBLE_AS_TWO_SPACED.search(
+        if re.fullmatch(r"[^\d]*\d[\d ,.]*\d[^\d]*", searchable) and _RUBLE_AS_TWO_SPACED.search(
             searchable
         ):
             searchable = searchable[:-2] + " ₽"
@@ -233,14 +255,12 @@ def _amount_candidates(lines: list[str]) -> list[_AmountCandidate]:
             if digits >= 7 and not grouped and not has_currency:
                 continue  # a long bare number is an id, not money
             score = 0.0
-            if _STRONG_AMOUNT_WORDS.search(context):
+            if _mentions(_STRONG_AMOUNT_WORDS, context):
                 score += 4
-            elif _WEAK_AMOUNT_WORDS.search(context):
+            elif _mentions(_WEAK_AMOUNT_WORDS, context):
                 score += 2
             if has_currency:
                 score += 3
-            if match.group("frac") is not None or match.group("dash"):
-                score += 0.5
             if grouped:
                 score += 0.5
             if not _letters(searchable.replace(match.group(0), "")):
@@ -307,7 +327,7 @@ def parse_date(text: str) -> date | None:
         if not dates:
             continue
         context = line + " " + (lines[index - 1] if index > 0 else "")
-        rank = 0 if _DATE_WORDS.search(context) else 1
+        rank = 0 if _mentions(_DATE_WORDS, context) else 1
         if re.search(r"рожд|birth|выдан|действ|valid|expir", context, re.IGNORECASE):
             rank = 2
         if best is None or (rank, index) < best[:2]:
@@ -335,7 +355,7 @@ def parse_transaction_id(text: str) -> str | None:
     best: tuple[int, int, str] | None = None
     for index, line in enumerate(lines):
         for label, priority in _TXN_LABELS:
-            found = label.search(line)
+            found = label.search(line) or label.search(_cyrillised(line))
             if found is None:
                 continue
             rest = line[found.end() :].lstrip(" :№#.")
@@ -378,8 +398,8 @@ def load_image(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            width, height = picture.size
+            opened = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            width, height = opened.size
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise ReceiptImageError(
                     f"the image is {width}×{height} pixels; the limit is "
@@ -387,9 +407,9 @@ def load_image(data: bytes) -> Image.Image:
                 )
             if min(width, height) < MIN_SIDE:
                 raise ReceiptImageError(f"the image is {width}×{height} pixels, too small to read")
-            picture.seek(0)
-            picture.load()
-            picture = ImageOps.exif_transpose(picture)
+            opened.seek(0)
+            opened.load()
+            picture = ImageOps.exif_transpose(opened)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ReceiptImageError(f"the image is a decompression bomb: {error}") from error
     except UnidentifiedImageError as error:
