@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 TASKS_EMULATOR_VENV  := .venv-tasks-emulator
 TASKS_EMULATOR_STAMP := $(TASKS_EMULATOR_VENV)/.installed
 
-.PHONY: run test lint typecheck unit check-ledger bench clean
+.PHONY: run test lint typecheck unit check-ledger bench clean deploy-checks deploy-checks-venv
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -21,6 +21,31 @@ $(TASKS_EMULATOR_STAMP): requirements-tasks-emulator.txt
 	test -x $(TASKS_EMULATOR_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_EMULATOR_VENV)
 	$(TASKS_EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tasks-emulator.txt
 	touch $(TASKS_EMULATOR_STAMP)
+
+# Offline deploy checks (tests/deploy): python-hcl2 and checkov each in a virtualenv of their
+# own (checkov's parser installs a module named hcl2 too); serverless v3 from npm when npm exists.
+DEPLOY_CHECKS_STAMP := .venv-deploy-checks/.installed
+CHECKOV_STAMP := .venv-checkov/.installed
+NODE_STAMP := $(if $(shell command -v npm 2>/dev/null),node_modules/.installed)
+
+$(DEPLOY_CHECKS_STAMP): requirements-deploy-checks.txt
+	test -x .venv-deploy-checks/bin/python || $(PYTHON) -m venv .venv-deploy-checks
+	.venv-deploy-checks/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-deploy-checks.txt
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+deploy-checks-venv: $(DEPLOY_CHECKS_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP)
+
+deploy-checks: $(STAMP) deploy-checks-venv
+	$(PY) -m pytest tests/deploy
 
 # The browser test drives Debian's Chromium (no browser download: only package registries).
 CHROMIUM := /usr/bin/chromium
@@ -44,7 +69,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: lint typecheck $(TASKS_EMULATOR_STAMP) $(CHROMIUM) $(TESSERACT) $(TESSDATA_RUS)
+test: lint typecheck $(TASKS_EMULATOR_STAMP) $(CHROMIUM) $(TESSERACT) $(TESSDATA_RUS) $(DEPLOY_CHECKS_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 check-ledger: $(STAMP)
