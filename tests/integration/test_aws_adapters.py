@@ -1,5 +1,6 @@
-"""The AWS adapters against moto (in-process and server mode): S3 archive and SQS tasks,
-including a Lambda batch with a duplicate message and a failing record."""
+"""The AWS adapters against moto (in-process and server mode): S3 archive, presigned links
+and "send again" from the archive; SQS-driven submit_job and deliver_result Lambdas, each
+with a duplicate message and a failing record in a batch."""
 
 from __future__ import annotations
 
@@ -244,3 +245,92 @@ def test_the_lambda_submit_handler_drives_jobs_from_an_sqs_batch(
             bootstrap.get_job_service,
         ):
             cached.cache_clear()
+
+
+@pytest.fixture(params=["in-process", "server"])
+def sqs_mode(request: pytest.FixtureRequest, moto_server: str) -> Iterator[tuple[Any, str]]:
+    """An SQS client and a fresh deliver queue, in moto's in-process mock or its server."""
+    if request.param == "server":
+        sqs = boto3.client("sqs", endpoint_url=moto_server)
+        name = f"studio-deliver-{free_port()}"
+        yield sqs, sqs.create_queue(QueueName=name)["QueueUrl"]
+        return
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        yield sqs, sqs.create_queue(QueueName="studio-deliver")["QueueUrl"]
+
+
+def test_the_lambda_deliver_handler_retries_only_the_failing_record(
+    sqs_mode: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQS → functions.aws_sqs.deliver_result: a duplicate message delivers once (the
+    delivery is idempotent), Telegram's flood control sends back only its own record."""
+    from functions import aws_sqs, deliver_result
+    from shared.jobs.service import RetryLater
+
+    sqs, url = sqs_mode
+    queue = SqsTaskQueue({"deliver_result": url}, client=sqs)
+    done_id, busy_id = (
+        "6f1c1b1e-0000-4000-8000-000000000001",
+        "6f1c1b1e-0000-4000-8000-000000000002",
+    )
+    queue.enqueue("deliver_result", {"job_id": done_id}, name=f"deliver-{done_id}")
+    queue.enqueue("deliver_result", {"job_id": done_id}, name=f"deliver-{done_id}")
+    queue.enqueue("deliver_result", {"job_id": busy_id}, name=f"deliver-{busy_id}")
+    records = receive(sqs, url)
+    assert len(records) == 3
+    delivered: list[str] = []
+
+    async def deliver(job_id: str, again: bool) -> str:
+        if job_id == busy_id:
+            raise RetryLater("Telegram flood control", 3.0)
+        if job_id in delivered:
+            return "skipped"  # the service finds the job already delivered
+        delivered.append(job_id)
+        return "delivered"
+
+    monkeypatch.setattr(deliver_result, "deliver", deliver)
+    monkeypatch.setattr(aws_sqs, "observe", lambda trace: None)
+    answer = aws_sqs.deliver_result({"Records": records}, None)
+    busy = [r["messageId"] for r in records if json.loads(r["body"])["job_id"] == busy_id]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": busy[0]}]}
+    assert delivered == [done_id]
+
+
+def test_send_again_uses_the_archive_after_kies_link_expired(
+    moto_server: str, file_server: str
+) -> None:
+    """deliver_result's sources: the result archived on first delivery; asked again once
+    KIE's link is gone (404), the user gets a presigned link to our copy."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from shared.delivery.service import DeliveryService
+
+    bucket = f"studio-again-{free_port()}"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    store = S3ObjectStore(bucket, endpoint_url=moto_server, region="eu-central-1")
+    writes: list[str] = []
+
+    def run(sql: str, **params: object) -> list[object]:
+        writes.append(sql)
+        return []
+
+    db = SimpleNamespace(run=run)
+    job = cast(Any, SimpleNamespace(id="job-again"))
+    with httpx.Client() as http:
+        service = DeliveryService(
+            cast(Any, db), cast(Any, None), http, lambda: store, result_max_bytes=10**6
+        )
+        first = service._sources(job, [f"{file_server}/small.png"], prefer_archive=False)
+        assert first == [(f"{file_server}/small.png", len(PNG), "image/png")]
+        # KIE's link has expired (404): the archive is found by its key, nothing downloaded.
+        gone = f"{file_server}/gone.png"
+        assert http.get(gone).status_code == 404
+        [(link, size, kind)] = service._sources(job, [gone], prefer_archive=True)
+        assert link.startswith(moto_server) and "results/job-again/0.png" in link
+        assert (size, kind) == (len(PNG), "image/png")
+        assert httpx.get(link).content == PNG
+    assert sum("SET archived" in sql for sql in writes) == 2  # the copy is recorded on the job
