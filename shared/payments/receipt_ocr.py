@@ -38,7 +38,7 @@ from shared.payments.codes import find_payment_code
 if TYPE_CHECKING:
     from PIL import Image
 
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_BYTES = 20_000_000  # Telegram lets a bot download files up to 20 MB
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 12_000
 MIN_SIDE = 32
@@ -326,7 +326,9 @@ def parse_date(text: str) -> date | None:
         dates = _dates_in(line)
         if not dates:
             continue
-        context = line + " " + (lines[index - 1] if index > 0 else "")
+        context = line
+        if index > 0 and len(_letters(_strip_dates_and_times(line))) < 3:
+            context = f"{lines[index - 1]} {line}"  # a value-only line under its label
         rank = 0 if _mentions(_DATE_WORDS, context) else 1
         if re.search(r"рожд|birth|выдан|действ|valid|expir", context, re.IGNORECASE):
             rank = 2
@@ -392,8 +394,8 @@ def load_image(data: bytes) -> Image.Image:
         raise ReceiptImageError("the file is empty")
     if len(data) > MAX_IMAGE_BYTES:
         raise ReceiptImageError(
-            f"the file is {len(data) / 1024 / 1024:.1f} MB; "
-            f"the limit is {MAX_IMAGE_BYTES // 1024 // 1024} MB"
+            f"the file is {len(data) / 1_000_000:.1f} MB; "
+            f"the limit is {MAX_IMAGE_BYTES // 1_000_000} MB"
         )
     try:
         with warnings.catch_warnings():
