@@ -10,7 +10,17 @@ from shared.bot.i18n import I18n, Locale
 if TYPE_CHECKING:
     from aiogram import Bot
 
-COMMANDS = ("start", "menu", "history", "balance", "settings", "help")
+COMMANDS = (
+    "start",
+    "menu",
+    "history",
+    "balance",
+    "topup",
+    "promo",
+    "settings",
+    "help",
+    "paysupport",
+)
 # (texts, language_code): None is the default every other language sees.
 TARGETS: tuple[tuple[Locale, str | None], ...] = (("ru", None), ("en", "en"))
 
