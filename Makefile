@@ -79,4 +79,4 @@ bench: $(STAMP)
 	$(PY) -m scripts.bench_ledger
 
 clean:
-	rm -rf $(VENV) $(TASKS_EMULATOR_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TASKS_EMULATOR_VENV) .venv-deploy-checks .venv-checkov node_modules .serverless .pytest_cache .mypy_cache .ruff_cache .hypothesis
