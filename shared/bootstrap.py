@@ -10,12 +10,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.config import Settings, get_settings
 from shared.observability.logs import configure_logging, set_trace
 from shared.services.ledger import Ledger
 
 if TYPE_CHECKING:
+    from shared.adapters.embedded_pg import EmbeddedPostgres
     from shared.jobs.service import JobService
     from shared.kie.client import KieClient
     from shared.queue.port import TaskQueue
@@ -31,6 +31,8 @@ def observe(trace_header: str | None) -> None:
 
 def local_postgres(settings: Settings) -> EmbeddedPostgres:
     """The sandbox's own server, kept under LOCAL_DIR between runs like a real database."""
+    from shared.adapters.embedded_pg import EmbeddedPostgres  # local use only (subprocess)
+
     return EmbeddedPostgres(settings.local_dir.resolve() / "pgdata", settings.local_pg_port)
 
 

@@ -181,6 +181,20 @@ def check_upload_size(kind: str, incoming: IncomingFile) -> None:
         raise BotApiError(413, errors.ENTITY_TOO_LARGE)
 
 
+_fetch_client: httpx.Client | None = None
+_fetch_client_lock = threading.Lock()
+
+
+def _fetcher() -> httpx.Client:
+    """One client per process for by-URL fetches: a new one per fetch would build a TLS
+    context (the CA bundle, tens of ms of CPU) and a new connection every time."""
+    global _fetch_client
+    with _fetch_client_lock:
+        if _fetch_client is None:
+            _fetch_client = httpx.Client(timeout=URL_FETCH_TIMEOUT_S, follow_redirects=True)
+        return _fetch_client
+
+
 def fetch_url(url: str, kind: str) -> IncomingFile:
     """Fetch media by URL as Telegram would, but only from this machine (no internet here)."""
     parts = urlsplit(url)
@@ -192,7 +206,7 @@ def fetch_url(url: str, kind: str) -> IncomingFile:
     chunks: list[bytes] = []
     received = 0
     try:
-        with httpx.stream("GET", url, timeout=URL_FETCH_TIMEOUT_S, follow_redirects=True) as got:
+        with _fetcher().stream("GET", url) as got:
             if not 200 <= got.status_code < 300:
                 raise errors.bad_request(errors.FAILED_TO_GET_URL)
             declared = int(got.headers.get("content-length") or 0)

@@ -13,28 +13,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.db import Database, PooledConnection
 from shared.jobs.failures import FailureCode, classify_kie_failure
 from shared.jobs.repository import Job, JobRepository
 from shared.jobs.states import JobState
-from shared.kie.client import KieClient
 from shared.kie.errors import KieConfigError, KieOutOfCredits, KieRejected, KieRetryable
 from shared.kie.results import TaskState, TaskStatus, parse_callback, task_id_of
 from shared.kie.signing import callback_url, verify_kie_webhook
 from shared.observability import metrics
 from shared.queue.port import TaskQueue
-from shared.registry import (
-    PricingSettings,
-    build_request,
-    endpoint_for,
-    get_model,
-    kopecks_for,
-    quote,
-    usage_credits,
-)
 from shared.services.ledger import Ledger
+
+if TYPE_CHECKING:
+    # Loaded on first use, not at import: a cold start that answers before touching a
+    # model (an unknown or finished job) pays neither the registry nor httpx.
+    from shared.kie.client import KieClient
+    from shared.registry import PricingSettings
 
 log = logging.getLogger("kie_studio.jobs")
 
@@ -130,6 +126,8 @@ class JobService:
         media_seconds: Mapping[str, float] | None = None,
     ) -> Job:
         """A quoted job. Raises the registry's validation / pricing errors on bad inputs."""
+        from shared.registry import quote
+
         price = quote(model_id, inputs, self._pricing, media_seconds=media_seconds)
         return self._jobs.insert_quoted(user_id, model_id, inputs, price, client_ref)
 
@@ -144,6 +142,8 @@ class JobService:
         InsufficientFunds leaves the job quoted."""
         job = self.get(job_id)
         if job.state is JobState.QUOTED:
+            from shared.registry import get_model
+
             assert job.price_kopecks is not None
             eta_s = get_model(job.model_id).eta_s
             hold_ref = _refs(job.id)["hold"]
@@ -182,6 +182,8 @@ class JobService:
         job = self._jobs.claim_for_submit(job_id)
         if job is None:
             return self.get(job_id)  # already submitted or finished (a duplicate task), or unknown
+        from shared.registry import build_request, get_model
+
         entry = get_model(job.model_id)
         url = callback_url(self.policy.callback_base_url, job.id, self.policy.callback_secret)
         request = build_request(job.model_id, job.inputs, url)
@@ -230,6 +232,8 @@ class JobService:
     ) -> Job:
         """A callback whose URL signature was already checked. Raises JobNotFound,
         SignatureError (KIE's webhook signature), MalformedResult, RetryLater."""
+        from shared.registry import get_model
+
         job = self.get(job_id)
         if self.policy.kie_webhook_key:
             verify_kie_webhook(
@@ -271,6 +275,8 @@ class JobService:
         return self.finish(job, status)
 
     def query(self, job: Job, task_id: str) -> TaskStatus:
+        from shared.registry import endpoint_for
+
         endpoint = endpoint_for(job.model_id)
         if endpoint.status_path is None:
             raise RetryLater(f"{endpoint.family} has no query endpoint")
@@ -291,6 +297,8 @@ class JobService:
 
     def _capture_kopecks(self, job: Job, status: TaskStatus) -> int:
         """KIE's actual cost at our price, never above the hold (the quote)."""
+        from shared.registry import kopecks_for, usage_credits
+
         price = job.price_kopecks or 0
         credits: Decimal | None = status.credits_consumed
         usage = status.extra
@@ -430,6 +438,8 @@ class JobService:
             )
             report.expired += 1
         else:
+            from shared.registry import get_model
+
             eta_s = get_model(job.model_id).eta_s
             self._jobs.postpone(job.id, min(max(eta_s / 2, 15.0), 300.0))
             report.still_running += 1

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import ssl
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-
-import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared.queue.port import (
     ERRORS_BY_NAME,
@@ -18,6 +17,10 @@ from shared.queue.port import (
 )
 
 if TYPE_CHECKING:
+    # httpx and tenacity load on the first enqueue (see _http): functions build their
+    # queue on a cold start that may never enqueue.
+    import httpx
+
     from shared.config import Settings
 
 
@@ -33,7 +36,26 @@ class HttpTaskQueue:
             raise ValueError("connect_attempts must be at least 1")
         self._enqueue_url = f"{queue_url.rstrip('/')}/enqueue"
         self._connect_attempts = connect_attempts
-        self._client = httpx.Client(timeout=timeout_s, trust_env=False)
+        self._timeout_s = timeout_s
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        """The client, built on the first enqueue (a cold start that enqueues nothing pays
+        nothing) and kept: its connections stay open between tasks."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                # Plain http needs no CA bundle, whose loading costs ~50 ms of CPU; an
+                # https URL gets httpx's verifying default.
+                verify: ssl.SSLContext | bool = (
+                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    if self._enqueue_url.startswith("http://")
+                    else True
+                )
+                self._client = httpx.Client(timeout=self._timeout_s, trust_env=False, verify=verify)
+            return self._client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpTaskQueue:
@@ -55,6 +77,14 @@ class HttpTaskQueue:
             "name": name,  # the server derives the same task id from it
             "delay_s": prepared.delay_s,
         }
+        import httpx
+        from tenacity import (
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_exponential,
+        )
+
         # Only a refused connection is retried: the request never left, so a resend
         # cannot create an unnamed task twice.
         retrying = Retrying(
@@ -64,7 +94,7 @@ class HttpTaskQueue:
             reraise=True,
         )
         try:
-            response = retrying(self._client.post, self._enqueue_url, json=request)
+            response = retrying(self._http().post, self._enqueue_url, json=request)
         except httpx.HTTPError as error:
             raise EnqueueFailed(
                 f"local queue at {self._enqueue_url} unreachable: {error!r}", retryable=True
@@ -72,7 +102,10 @@ class HttpTaskQueue:
         return self._created_from(response)
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def _created_from(self, response: httpx.Response) -> bool:
         try:
