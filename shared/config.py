@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     cloud_tasks_queue_submit: str = "submit"
     cloud_tasks_queue_deliver: str = "deliver"
     cloud_tasks_queue_ocr: str = "ocr"
+    ocr_receipt_url: str | None = Field(
+        default=None,
+        description="Where ocr_receipt runs when not at FUNCTIONS_BASE_URL/ocr_receipt "
+        "(its own container on Cloud Run); also the OIDC audience of its tasks.",
+    )
     cloud_tasks_invoker_email: str | None = Field(
         default=None, description="Service account whose OIDC token Cloud Tasks sends."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -72,6 +73,7 @@ class ConnectParams:
     host: str | None = None
     port: int = 5432
     unix_sock: str | None = None
+    ssl_mode: str | None = None  # libpq's sslmode: require or verify-full turn TLS on
 
     def describe(self) -> str:
         """Where we connect, without the password (for logs and `make run`)."""
@@ -99,9 +101,31 @@ def parse_database_url(url: str) -> ConnectParams:
             port=port,
             unix_sock=f"{socket_dir.rstrip('/')}/.s.PGSQL.{port}",
         )
+    ssl_mode = query.get("sslmode", [None])[0]
+    if ssl_mode not in (None, "disable", "prefer", "allow", "require", "verify-ca", "verify-full"):
+        raise ValueError(f"DATABASE_URL sslmode {ssl_mode!r} is not one libpq knows")
     return ConnectParams(
-        user=user, database=database, password=password, host=parts.hostname, port=port
+        user=user,
+        database=database,
+        password=password,
+        host=parts.hostname,
+        port=port,
+        ssl_mode=ssl_mode if ssl_mode in ("require", "verify-ca", "verify-full") else None,
     )
+
+
+def ssl_context_for(ssl_mode: str | None) -> ssl.SSLContext | None:
+    """TLS as libpq's sslmode asks: `require` encrypts without checking the server's
+    certificate (Cloud SQL's private IP with ENCRYPTED_ONLY), `verify-ca` checks the chain,
+    `verify-full` the chain and the host name, against the system's trusted roots."""
+    if ssl_mode is None:
+        return None
+    context = ssl.create_default_context()
+    if ssl_mode != "verify-full":
+        context.check_hostname = False
+    if ssl_mode == "require":
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def sqlstate(error: BaseException) -> str | None:
@@ -143,6 +167,7 @@ class Database:
             database=p.database,
             password=p.password,
             unix_sock=p.unix_sock,
+            ssl_context=ssl_context_for(p.ssl_mode),
             timeout=self._connect_timeout_s,
             tcp_keepalive=True,
             application_name="kie-studio",

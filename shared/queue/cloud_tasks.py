@@ -47,6 +47,7 @@ class CloudTasksQueue:
         emulator_host: str | None = None,
         dispatch_deadline_s: float | None = None,
         timeout_s: float = 10.0,
+        target_urls: Mapping[str, str] | None = None,
     ) -> None:
         if not project or not location:
             raise QueueNotConfigured("Cloud Tasks needs GCP_PROJECT and GCP_LOCATION")
@@ -64,6 +65,8 @@ class CloudTasksQueue:
             for target, queue in queues.items()
         }
         self._functions_base_url = functions_base_url
+        # A target served elsewhere than FUNCTIONS_BASE_URL/<target> (OCR on Cloud Run).
+        self._target_urls = dict(target_urls or {})
         self._invoker_email = invoker_email
         self._emulator_host = emulator_host
         self._dispatch_deadline_s = dispatch_deadline_s
@@ -88,6 +91,9 @@ class CloudTasksQueue:
             },
             invoker_email=settings.cloud_tasks_invoker_email,
             emulator_host=settings.cloud_tasks_emulator_host,
+            target_urls=(
+                {"ocr_receipt": settings.ocr_receipt_url} if settings.ocr_receipt_url else None
+            ),
         )
 
     def queue_path(self, target: str) -> str:
@@ -127,7 +133,9 @@ class CloudTasksQueue:
         from google.cloud import tasks_v2
 
         parent = self.queue_path(prepared.target)
-        url = target_url(self._functions_base_url, prepared.target)
+        url = self._target_urls.get(prepared.target) or target_url(
+            self._functions_base_url, prepared.target
+        )
         http_request = tasks_v2.HttpRequest(
             http_method=tasks_v2.HttpMethod.POST,
             url=url,

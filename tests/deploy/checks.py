@@ -65,8 +65,6 @@ NOT_SETTINGS = {
     "THREADS": "gunicorn's threads in Cloud Functions (= request concurrency)",
     "PYTHONPATH": "puts shared/ beside functions/ on Cloud Functions",
     "DEPLOY_SECRETS_REVISION": "serverless.yml: changing it re-reads the SSM parameters",
-    "OCR_RECEIPT_URL": "planned setting: where ocr_receipt's tasks go on Google Cloud "
-    "(it runs on Cloud Run, not at FUNCTIONS_BASE_URL)",
 }
 
 

@@ -140,3 +140,21 @@ def test_a_badly_named_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"0001_name\.sql"):
         discover(tmp_path)
+
+
+def test_sslmode_require_is_refused_by_a_server_without_tls(pg_server_url: str) -> None:
+    from dataclasses import replace
+
+    from pg8000.exceptions import InterfaceError
+
+    from shared.adapters.db import parse_database_url
+
+    params = replace(parse_database_url(pg_server_url), ssl_mode="require")
+    tls = Database(params, max_size=1)
+    try:
+        # The embedded server has no certificate: asking for TLS must not fall back to
+        # plain text silently.
+        with pytest.raises(InterfaceError, match="SSL"):
+            tls.run("SELECT 1")
+    finally:
+        tls.close()

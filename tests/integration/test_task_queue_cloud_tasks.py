@@ -152,3 +152,35 @@ def test_refusals(emulator_host: str, target: tuple[RecordingTarget, str]) -> No
     with pytest.raises(EnqueueFailed) as failure:
         queue.enqueue("submit_job", {})  # the emulator: FAILED_PRECONDITION, no such queue
     assert failure.value.retryable is False
+
+
+def test_a_target_served_elsewhere_gets_its_own_url_and_audience(
+    emulator_host: str,
+    admin: tasks_v2.CloudTasksClient,
+    target: tuple[RecordingTarget, str],
+    queues: dict[str, str],
+) -> None:
+    recorder, base_url = target
+    ocr_queue = f"ocr-{secrets.token_hex(3)}"
+    admin.create_queue(
+        parent=f"projects/{PROJECT}/locations/{LOCATION}",
+        queue=tasks_v2.Queue(name=admin.queue_path(PROJECT, LOCATION, ocr_queue)),
+    )
+    ocr_url = f"{base_url}/elsewhere/ocr"  # as OCR_RECEIPT_URL points at Cloud Run
+    queue = CloudTasksQueue(
+        project=PROJECT,
+        location=LOCATION,
+        functions_base_url=base_url,
+        queues={**queues, "ocr_receipt": ocr_queue},
+        invoker_email=INVOKER,
+        emulator_host=emulator_host,
+        target_urls={"ocr_receipt": ocr_url},
+    )
+    assert queue.enqueue("ocr_receipt", {"payment_id": 7}, delay_s=600)
+    [task] = admin.list_tasks(parent=queue.queue_path("ocr_receipt"))
+    assert task.http_request.url == ocr_url
+    assert task.http_request.oidc_token.audience == ocr_url
+    assert queue.enqueue("submit_job", {"job_id": 1}, delay_s=600)
+    [submit] = admin.list_tasks(parent=queue.queue_path("submit_job"))
+    assert submit.http_request.url == f"{base_url}/submit_job"
+    assert recorder.deliveries() == []

@@ -29,3 +29,29 @@ def test_escaped_password_and_default_port() -> None:
 def test_wrong_scheme_is_refused() -> None:
     with pytest.raises(ValueError, match="postgresql://"):
         parse_database_url("mysql://app@db/studio")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("require", "require"), ("verify-full", "verify-full"), ("disable", None), ("prefer", None)],
+)
+def test_sslmode_is_read_as_libpq_does(mode: str, expected: str | None) -> None:
+    params = parse_database_url(f"postgresql://app:pw@10.0.0.5/studio?sslmode={mode}")
+    assert params.ssl_mode == expected
+
+
+def test_an_unknown_sslmode_is_refused() -> None:
+    with pytest.raises(ValueError, match="sslmode 'strict'"):
+        parse_database_url("postgresql://app:pw@10.0.0.5/studio?sslmode=strict")
+
+
+def test_tls_contexts_check_as_much_as_the_mode_says() -> None:
+    import ssl
+
+    from shared.adapters.db import ssl_context_for
+
+    assert ssl_context_for(None) is None
+    require = ssl_context_for("require")
+    assert require is not None and require.verify_mode == ssl.CERT_NONE
+    full = ssl_context_for("verify-full")
+    assert full is not None and full.check_hostname and full.verify_mode == ssl.CERT_REQUIRED
