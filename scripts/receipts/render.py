@@ -17,7 +17,7 @@ import io
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -564,9 +564,13 @@ def render_receipt(
     degradation: str = "clean",
     font: str | None = None,
     image_format: Literal["PNG", "JPEG"] | None = None,
+    amount_kopecks: int | None = None,
+    payment_code: str | None = None,
 ) -> RenderedReceipt:
     """One receipt, the same for the same arguments. Layout and font are drawn from the
-    seed unless given; the format is JPEG for "jpeg", "photo" and "small", else PNG."""
+    seed unless given; the format is JPEG for "jpeg", "photo" and "small", else PNG.
+    `amount_kopecks` and `payment_code` replace the drawn ones (a receipt for a real
+    payment in the end-to-end tests)."""
     rng = random.Random(f"receipt-{seed}")
     layout_name = layout or rng.choice(LAYOUTS)
     if layout_name not in LAYOUT_BUILDERS:
@@ -575,6 +579,10 @@ def render_receipt(
     has_rub_sign = FONTS[font_name][2]
     rub = "₽" if has_rub_sign else rng.choice(("руб.", "р.", "руб"))
     facts = _facts(rng, rub)
+    if amount_kopecks is not None:
+        facts = replace(facts, amount_kopecks=amount_kopecks)
+    if payment_code is not None:
+        facts = replace(facts, code=payment_code)
     spec, transaction_id = LAYOUT_BUILDERS[layout_name](facts)
     size = rng.randrange(24, 33)
     image = _draw(spec, font_name, size)
