@@ -6,7 +6,9 @@ Used by the jobs tests (tests/e2e/test_jobs.py) and by scripts/bench_jobs.py.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,7 +31,7 @@ from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService
 from shared.kie.client import KieClient
 from shared.queue.local import LocalTaskQueue
-from shared.queue.local_app import LocalQueueApp
+from shared.queue.local_app import KeepAliveServer, LocalQueueApp
 from shared.services.ledger import Ledger
 from shared.services.users import open_account
 
@@ -81,13 +83,13 @@ class Stack:
         raise AssertionError(f"job {job_id} still {self.service.get(job_id).state}")
 
     def sweep(self) -> dict[str, Any]:
-        response = httpx.post(self.fn("sweeper"), timeout=30)
+        response = local_http().post(self.fn("sweeper"), timeout=30)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
 
     def set_sim(self, **knobs: Any) -> None:
-        response = httpx.post(f"{self.sim_url}/_sim/config", json=knobs, timeout=5)
+        response = local_http().post(f"{self.sim_url}/_sim/config", json=knobs, timeout=5)
         assert response.status_code == 200, response.text
 
 
@@ -125,6 +127,20 @@ def function_env(
     )
     env.update(extra)
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def local_http() -> httpx.Client:
+    """One keep-alive client for calls to loopback peers (http only: no CA bundle to load,
+    which a new httpx client per call would pay every time)."""
+    return httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), trust_env=False)
+
+
+def serve_queue(queue: LocalTaskQueue, port: int = 0) -> tuple[KeepAliveServer, str]:
+    """The local queue's HTTP app on 127.0.0.1 with keep-alive (functions enqueue over it)."""
+    server = KeepAliveServer(("127.0.0.1", port), LocalQueueApp(queue))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.url
 
 
 def serve_wsgi(app: Any, port: int = 0) -> tuple[BaseWSGIServer, str]:
@@ -193,7 +209,7 @@ def job_stack(
         max_attempts=queue_max_attempts,
         attempt_timeout_s=30,
     )
-    queue_server, queue_url = serve_wsgi(LocalQueueApp(queue))
+    queue_server, queue_url = serve_queue(queue)
     telegram = TelegramEmulator(token=BOT_TOKEN)
     telegram_url = telegram.start()
     process = subprocess.Popen(
@@ -248,6 +264,7 @@ def job_stack(
         process.wait(timeout=10)
         queue.close()
         queue_server.shutdown()
+        queue_server.server_close()
         telegram.stop()
         if sim is not None:
             sim.stop()

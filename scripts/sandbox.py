@@ -21,13 +21,13 @@ from pathlib import Path
 
 import httpx
 
-from scripts.job_stack import serve_wsgi, wait_listening
+from scripts.job_stack import serve_queue, serve_wsgi, wait_listening
 from shared.adapters.db import parse_database_url
+from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
 from shared.bootstrap import local_postgres, make_database
 from shared.config import ConfigError, Settings, load_settings
 from shared.queue.local import LocalTaskQueue
-from shared.queue.local_app import LocalQueueApp
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_BOT_TOKEN = "7903518264:SandboxBotTokenForTheLocalEmulator01"  # noqa: S105 - local only
@@ -59,68 +59,33 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     port = int(settings.port)
+    front = f"http://127.0.0.1:{port}"
+    telegram_url = f"{front}/tg"
+    functions_url = f"http://127.0.0.1:{port + 1}/fn"
+    kie_url = f"http://127.0.0.1:{port + 2}"
+    queue_url = f"http://127.0.0.1:{port + 3}"
     # Everything started is stopped in reverse order on the way out, whatever happens.
     with contextlib.ExitStack() as running:
-        # --- Postgres ---------------------------------------------------------------------
+        # Every peer's address is known up front, so the functions host, whose imports
+        # (aiogram above all) are the slowest part of the start, starts first and loads while
+        # Postgres, the simulator, the emulator and the queue come up. Its functions touch
+        # none of them before their first request.
+        server: EmbeddedPostgres | None = None
         if settings.database_url is None:
             server = local_postgres(settings)
-            if server.start():  # only a server we started is ours to stop
-                running.callback(print, "Postgres stopped.")
-                running.callback(server.stop)
             database_url = server.url
-            where = f"embedded, data in {server.data_dir}, 127.0.0.1:{server.port}"
         else:
             database_url = settings.database_url.get_secret_value()
-            where = parse_database_url(database_url).describe()
-        db = make_database(database_url, settings)
-        applied = migrate(db)
-        db.close()
-        print(f"Postgres: {where}; migrations: {', '.join(applied) or 'up to date'}")
-
-        # --- KIE: the simulator unless a real key is given ----------------------------------
         kie_env: dict[str, str] = {}
         if settings.kie_api_key is None:
-            from scripts.kie_simulator import KieSimulator
-
-            simulator = KieSimulator(port=port + 2, api_key=SANDBOX_KIE_KEY, delay_s=3.0)
-            kie_url = simulator.start()
-            running.callback(simulator.stop)
             kie_env = {
                 "KIE_BASE_URL": kie_url,
                 "KIE_UPLOAD_BASE_URL": kie_url,
                 "KIE_API_KEY": SANDBOX_KIE_KEY,
             }
-            print(f"KIE: simulator at {kie_url} (3 s per generation)")
         else:
             # No public callback URL reaches this machine: the sweeper polls KIE instead.
             kie_env = {"JOB_FIRST_POLL_S": "15"}
-            print(f"KIE: real API at {settings.kie_base_url}; results by polling every 15 s")
-
-        # --- Telegram: the emulator and its chat page -----------------------------------------
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-        from scripts.sandbox_web import chat_page
-        from scripts.telegram_emulator import TelegramEmulator
-
-        front = f"http://127.0.0.1:{port}"
-        telegram_url = f"{front}/tg"
-        telegram = TelegramEmulator(
-            token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
-        )
-        telegram.start(serve=False)
-        running.callback(telegram.stop)
-        # One front door: the chat page at /, the Bot API and the user API under /tg.
-        front_server, _ = serve_wsgi(
-            DispatcherMiddleware(chat_page, {"/tg": telegram.wsgi_app}), port
-        )
-        running.callback(front_server.shutdown)
-
-        # --- the queue, the functions, the scheduler ----------------------------------------
-        functions_url = f"http://127.0.0.1:{port + 1}/fn"
-        queue = LocalTaskQueue(functions_url, workers=8, min_backoff_s=0.5, max_backoff_s=30)
-        queue_server, queue_url = serve_wsgi(LocalQueueApp(queue), port + 3)
-        running.callback(queue.close)
-        running.callback(queue_server.shutdown)
         webhook_secret = secrets.token_urlsafe(24)
         # The functions see what production would set, pointed at this machine's peers;
         # a real KIE_API_KEY in the environment passes through untouched.
@@ -149,6 +114,56 @@ def main() -> int:
         )
         running.callback(functions.wait, 10)
         running.callback(functions.terminate)
+
+        # --- Postgres ---------------------------------------------------------------------
+        if server is not None:
+            if server.start():  # only a server we started is ours to stop
+                running.callback(print, "Postgres stopped.")
+                running.callback(server.stop)
+            where = f"embedded, data in {server.data_dir}, 127.0.0.1:{server.port}"
+        else:
+            where = parse_database_url(database_url).describe()
+        db = make_database(database_url, settings)
+        applied = migrate(db)
+        db.close()
+        print(f"Postgres: {where}; migrations: {', '.join(applied) or 'up to date'}")
+
+        # --- KIE: the simulator unless a real key is given ----------------------------------
+        if settings.kie_api_key is None:
+            from scripts.kie_simulator import KieSimulator
+
+            simulator = KieSimulator(port=port + 2, api_key=SANDBOX_KIE_KEY, delay_s=3.0)
+            started_url = simulator.start()
+            running.callback(simulator.stop)
+            if started_url != kie_url:
+                raise RuntimeError(f"the simulator is at {started_url}, expected {kie_url}")
+            print(f"KIE: simulator at {kie_url} (3 s per generation)")
+        else:
+            print(f"KIE: real API at {settings.kie_base_url}; results by polling every 15 s")
+
+        # --- Telegram: the emulator and its chat page -----------------------------------------
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from scripts.sandbox_web import chat_page
+        from scripts.telegram_emulator import TelegramEmulator
+
+        telegram = TelegramEmulator(
+            token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
+        )
+        telegram.start(serve=False)
+        running.callback(telegram.stop)
+        # One front door: the chat page at /, the Bot API and the user API under /tg.
+        front_server, _ = serve_wsgi(
+            DispatcherMiddleware(chat_page, {"/tg": telegram.wsgi_app}), port
+        )
+        running.callback(front_server.shutdown)
+
+        # --- the queue (keep-alive: functions enqueue over it), the functions, the scheduler --
+        queue = LocalTaskQueue(functions_url, workers=8, min_backoff_s=0.5, max_backoff_s=30)
+        queue_server, _ = serve_queue(queue, port + 3)
+        running.callback(queue.close)
+        running.callback(queue_server.server_close)
+        running.callback(queue_server.shutdown)
         wait_listening(f"{functions_url}/", functions, timeout_s=120)
         httpx.post(
             f"{telegram_url}/bot{SANDBOX_BOT_TOKEN}/setWebhook",

@@ -11,8 +11,12 @@ Mount it under any prefix (the sandbox uses /queue): routing reads PATH_INFO.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import sys
+import urllib.parse
 from collections.abc import Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -103,3 +107,108 @@ class LocalQueueApp:
                 for dead in self.queue.dead_letters()
             ]
         )
+
+
+# --- a keep-alive server for it ---------------------------------------------------------------
+# Werkzeug's development server answers `Connection: close` to every request, so each enqueue
+# from a function paid a new TCP connection and a new server thread. The queue's requests and
+# answers are small JSON bodies with a Content-Length, which a plain HTTP/1.1 handler can keep
+# alive safely: the body is read whole before the app runs, and the answer is buffered and sent
+# with its length, so the next request starts exactly where this one ended.
+
+MAX_KEEP_ALIVE_BODY = 4 * MAX_REQUEST_BYTES
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else a kept-alive answer can wait for a delayed ACK
+    app: Any = None  # set on the subclass the server makes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one stderr line per task would cost more than the task
+
+    def _serve(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self._reply("411 Length Required", [("Content-Type", "text/plain")], b"")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        oversized = length > MAX_KEEP_ALIVE_BODY
+        if oversized:
+            # The app refuses it (413) without reading; the unread rest ends the connection.
+            self.close_connection = True
+            body_stream: Any = self.rfile
+        else:
+            body_stream = io.BytesIO(self.rfile.read(length) if length else b"")
+        path, _, query = self.path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(length),
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(self.connection.getsockname()[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": body_stream,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for key, value in self.headers.items():
+            name = "HTTP_" + key.upper().replace("-", "_")
+            if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[name] = value
+        started: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None  # the legacy write(); nothing here uses it
+
+        result = self.app(environ, start_response)
+        try:
+            data = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        self._reply(started[0], started[1], data)
+
+    def _reply(self, status: str, headers: list[tuple[str, str]], data: bytes) -> None:
+        # Status, headers and body in one write: with keep-alive, a response split across
+        # writes can wait ~40 ms for a delayed ACK (Nagle).
+        lines = [f"{self.protocol_version} {status}", f"Date: {self.date_time_string()}"]
+        lines += [
+            f"{key}: {value}"
+            for key, value in headers
+            if key.lower() not in ("content-length", "connection", "transfer-encoding", "date")
+        ]
+        lines.append(f"Content-Length: {len(data)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve  # noqa: N815 - http.server names
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    """A threaded HTTP/1.1 server with keep-alive for small WSGI apps such as LocalQueueApp
+    (whole bodies in and out; not for streaming answers)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: Any) -> None:
+        handler = type("Handler", (_KeepAliveHandler,), {"app": staticmethod(app)})
+        super().__init__(address, handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
