@@ -54,7 +54,7 @@ def read(image: bytes) -> dict[str, Any]:
 async def process(payment_id: int) -> str:
     from aiogram import Bot
     from aiogram.client.telegram import TelegramAPIServer
-    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 
     from shared.bot.admin_view import card_keyboard, card_text
     from shared.bot.i18n import I18n, Locale
@@ -104,24 +104,29 @@ async def process(payment_id: int) -> str:
             key = "payments.receipt_duplicate" if duplicate else "payments.receipt_unreadable"
             await notify(bot, payment.telegram_id, i18n.get(key, user_locale))
             return "refused"
-        if "admin_notified" in await asyncio.to_thread(payments.events, payment_id):
-            return "already sent"  # a retry after the cards went out
+        already = await asyncio.to_thread(payments.admins_notified, payment_id)
         duplicate_txn = await asyncio.to_thread(payments.duplicate_transaction, payment)
         caption = card_text(payment, i18n, "ru", duplicate_transaction=duplicate_txn)
         markup = card_keyboard(payment, i18n, "ru")
+        reached = [admin for admin in settings.admin_telegram_ids if admin in already]
         for admin in settings.admin_telegram_ids:
-            if kind == "document":
-                await bot.send_document(admin, file_id, caption=caption, reply_markup=markup)
-            else:
-                await bot.send_photo(admin, file_id, caption=caption, reply_markup=markup)
-        if not settings.admin_telegram_ids:
-            log.error("ALERT receipt for payment %s waits: ADMIN_TELEGRAM_IDS is empty", payment_id)
-        await asyncio.to_thread(
-            payments.record,
-            payment_id,
-            "admin_notified",
-            {"admins": len(settings.admin_telegram_ids)},
-        )
+            if admin in already:
+                continue  # a retry: this admin has the card
+            try:
+                if kind == "document":
+                    await bot.send_document(admin, file_id, caption=caption, reply_markup=markup)
+                else:
+                    await bot.send_photo(admin, file_id, caption=caption, reply_markup=markup)
+            except (TelegramForbiddenError, TelegramBadRequest) as unreachable:
+                # One admin who never started the bot must not hold the others' cards back.
+                log.error("ALERT admin %s gets no receipt cards: %s", admin, unreachable)
+                continue
+            await asyncio.to_thread(payments.record, payment_id, "admin_notified", {"admin": admin})
+            reached.append(admin)
+    if not reached:
+        # The sweeper sends it again later (an admin may /start the bot meanwhile).
+        log.error("ALERT receipt of payment %s reached no admin (ADMIN_TELEGRAM_IDS)", payment_id)
+        return "no admin reachable"
     return "sent"
 
 

@@ -26,20 +26,35 @@ def sweeper(request: Request) -> tuple[dict[str, object], int]:
 
 
 def sweep_payments() -> dict[str, object]:
+    """The payments' share of the pass; each part runs even when another fails."""
     from shared.payments.setup import payments_for
 
     payments = payments_for(get_database())
-    late = payments.unread_receipts(RECEIPT_OCR_LATE_S)
-    minute = int(time.time() // 60)
-    for payment_id in late:
-        name = f"ocr-{payment_id}-sweep-{minute}"
-        get_task_queue().enqueue("ocr_receipt", {"payment_id": payment_id}, name=name)
-    dead_letters = payments.retry_dead_letters()
-    for outcome in dead_letters:
-        # Credited needs no one; a refusal means money taken that a person must match.
-        (log.error if "refused" in outcome else log.warning)("payment dead letter %s", outcome)
-    return {
-        "payments_expired": payments.expire_pending(),
-        "receipts_requeued": len(late),
-        "payment_dead_letters": len(dead_letters),
-    }
+    report: dict[str, object] = {}
+    errors: list[str] = []
+    try:
+        report["payments_expired"] = payments.expire_pending()
+    except Exception as error:
+        errors.append(f"expire_pending: {error}")
+    try:
+        late = payments.unread_receipts(RECEIPT_OCR_LATE_S)
+        minute = int(time.time() // 60)
+        for payment_id in late:
+            name = f"ocr-{payment_id}-sweep-{minute}"
+            get_task_queue().enqueue("ocr_receipt", {"payment_id": payment_id}, name=name)
+        report["receipts_requeued"] = len(late)
+    except Exception as error:
+        errors.append(f"unread_receipts: {error}")
+    try:
+        dead_letters = payments.retry_dead_letters()
+        for outcome in dead_letters:
+            # Credited needs no one; a refusal or an error means money a person must match.
+            credited = outcome.endswith(("credited", "replayed"))
+            (log.warning if credited else log.error)("payment dead letter %s", outcome)
+        report["payment_dead_letters"] = len(dead_letters)
+    except Exception as error:
+        errors.append(f"retry_dead_letters: {error}")
+    if errors:
+        log.error("ALERT sweeper payments: %s", "; ".join(errors))
+        report["payment_errors"] = errors
+    return report

@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     stars_kopecks_per_star: int = Field(
         default=130, ge=1, le=100_000, description="Kopecks credited per Star paid."
     )
+    stars_max_per_invoice: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="The most Stars one invoice may ask; larger amounts offer no Stars.",
+    )
     payments_provider_token: SecretStr | None = Field(
         default=None,
         description="Telegram payments provider token (e.g. YooKassa) for card payments in RUB; "

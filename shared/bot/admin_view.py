@@ -17,7 +17,7 @@ REJECT_REASONS = ("not_found", "amount_differs", "unreadable")
 
 
 class AdminCb(CallbackData, prefix="v1a"):
-    action: str  # approve | amount | reject | why
+    action: str  # approve | amount | reject | why | card (back to the card's buttons)
     payment: int
     value: str = ""
 
@@ -86,5 +86,9 @@ def reasons_keyboard(payment_id: int, i18n: I18n, locale: Locale) -> InlineKeybo
             text=i18n.get(f"admin.reason.{reason}", locale),
             callback_data=AdminCb(action="why", payment=payment_id, value=reason),
         )
+    kb.button(
+        text=i18n.get("admin.back", locale),
+        callback_data=AdminCb(action="card", payment=payment_id),
+    )
     kb.adjust(1)
     return kb.as_markup()

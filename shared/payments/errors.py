@@ -52,6 +52,13 @@ class DuplicateReceipt(PaymentError):
         super().__init__(f"payment {payment_id}: this receipt image was already sent")
 
 
+class ReceiptInReview(PaymentError):
+    key = "receipt_in_review"
+
+    def __init__(self, payment_id: int) -> None:
+        super().__init__(f"payment {payment_id}: a receipt is already with an admin")
+
+
 class AlreadyDecided(PaymentError):
     key = "already_decided"
 

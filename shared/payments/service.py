@@ -28,6 +28,7 @@ from shared.payments.errors import (
     PaymentExpired,
     PaymentNotFound,
     PaymentNotPending,
+    ReceiptInReview,
     TransactionAlreadyCredited,
 )
 from shared.services.ledger import Ledger
@@ -255,11 +256,15 @@ class Payments:
             raise PaymentNotFound(str(payment_id))
         rows = self._db.run(
             "UPDATE payments SET receipt_file_id = :file_id, status = 'review', updated_at = now()"
-            " WHERE id = :id AND status IN ('pending', 'review') RETURNING id",
+            " WHERE id = :id AND status = 'pending' AND expires_at > now() RETURNING id",
             id=payment_id,
             file_id=file_id,
         )
         if not rows:
+            if payment.status == "review":
+                raise ReceiptInReview(payment_id)  # one receipt at a time per transfer
+            if payment.status == "pending":
+                raise PaymentExpired(payment_id)
             raise PaymentNotPending(payment_id, payment.status)
         self.record(payment_id, "receipt_received", {"file_id": file_id})
         return self.get(payment_id)
@@ -291,15 +296,37 @@ class Payments:
             self.record(payment_id, "receipt_read", reading)
         return self.get(payment_id), first
 
+    def awaiting_receipt(self, telegram_id: int) -> int | None:
+        """The user's newest open transfer: waiting for its receipt, or with an admin (so a
+        second picture is answered, not ignored)."""
+        rows = self._db.run(
+            "SELECT p.id FROM payments p JOIN users u ON u.id = p.user_id "
+            "WHERE u.telegram_id = :tg AND p.method = 'transfer' "
+            "AND p.status IN ('pending', 'review') "
+            "AND p.expires_at > now() ORDER BY p.id DESC LIMIT 1",
+            tg=telegram_id,
+        )
+        return int(rows[0][0]) if rows else None
+
     def reject_receipt(self, payment_id: int, reason: str) -> Payment:
         """The system refuses a receipt (a duplicate, not an image): back to pending."""
         self._db.run(
-            "UPDATE payments SET status = 'pending', receipt_file_id = NULL, updated_at = now() "
+            "UPDATE payments SET status = 'pending', receipt_file_id = NULL, receipt_sha256 = NULL,"
+            " ocr = NULL, transaction_id = NULL, updated_at = now() "
             "WHERE id = :id AND status = 'review'",
             id=payment_id,
         )
         self.record(payment_id, "receipt_refused", {"reason": reason})
         return self.get(payment_id)
+
+    def admins_notified(self, payment_id: int) -> set[int]:
+        """The admins who already have this receipt's card."""
+        rows = self._db.run(
+            "SELECT (data->>'admin')::bigint FROM payment_events "
+            "WHERE payment_id = :id AND kind = 'admin_notified' AND data ? 'admin'",
+            id=payment_id,
+        )
+        return {int(row[0]) for row in rows}
 
     def duplicate_transaction(self, payment: Payment) -> bool:
         """Whether the transaction id OCR found was already credited on another payment."""
@@ -354,9 +381,13 @@ class Payments:
         return self.get(payment_id)
 
     # --- Stars refunds -----------------------------------------------------------------
-    def begin_refund(self, payment_id: int, admin_id: int) -> Payment:
+    def begin_refund(self, payment_id: int, admin_id: int) -> tuple[Payment, str]:
         """Reserve the credited money before asking Telegram to refund: refused when the
-        user has already spent it. Safe to repeat (the hold's ref is the payment's)."""
+        user has already spent it. Returns the payment and the reservation's hold ref.
+
+        Each attempt has its own hold (`refund:<id>:<n>`): a repeat after a crash finds the
+        open one again, and a retry after a refused or expired attempt opens a new one (a
+        ref that was released cannot reserve anything again)."""
         payment = self.get(payment_id)
         if payment.method != "stars" or payment.telegram_charge_id is None:
             raise NotRefundable(payment_id, "only a Stars payment can be refunded here")
@@ -364,36 +395,42 @@ class Payments:
             raise AlreadyDecided(payment_id, payment.status)
         if payment.status != "credited" or payment.credited_kopecks is None:
             raise NotRefundable(payment_id, f"the payment is {payment.status}")
+        attempts = self._db.run(
+            "SELECT ref, status FROM holds WHERE ref LIKE :prefix ORDER BY id",
+            prefix=f"refund:{payment_id}:%",
+        )
+        for ref, status in attempts:
+            if status == "open":
+                return payment, str(ref)  # the same attempt, repeated
+        hold_ref = f"refund:{payment_id}:{len(attempts) + 1}"
         try:
             self._ledger.hold(
-                payment.wallet_id,
-                payment.credited_kopecks,
-                f"refund:{payment_id}",
-                ttl_s=REFUND_HOLD_TTL_S,
+                payment.wallet_id, payment.credited_kopecks, hold_ref, ttl_s=REFUND_HOLD_TTL_S
             )
         except InsufficientFunds as error:
             raise MoneyAlreadySpent(
                 payment_id, payment.credited_kopecks, error.available_kopecks
             ) from None
-        self.record(payment_id, "refund_requested", {"admin": admin_id})
-        return payment
+        self.record(payment_id, "refund_requested", {"admin": admin_id, "hold": hold_ref})
+        return payment, hold_ref
 
-    def finish_refund(self, payment_id: int, refunded: bool, detail: str = "") -> Payment:
+    def finish_refund(
+        self, payment_id: int, hold_ref: str, refunded: bool, detail: str = ""
+    ) -> Payment:
         """Take the reserved money when Telegram refunded the Stars, else give it back."""
-        hold_ref = f"refund:{payment_id}"
         if refunded:
 
             def work(conn: PooledConnection) -> None:
-                self._ledger.capture(hold_ref, f"refund:{payment_id}:done", conn=conn)
+                self._ledger.capture(hold_ref, f"{hold_ref}:done", conn=conn)
                 conn.run_prepared(
                     "UPDATE payments SET status = 'refunded', updated_at = now() WHERE id = :id",
                     id=payment_id,
                 )
 
             self._db.in_transaction(work)
-            self.record(payment_id, "refunded", {})
+            self.record(payment_id, "refunded", {"hold": hold_ref})
         else:
-            self._ledger.release(hold_ref, f"refund:{payment_id}:undo", reason="refund refused")
+            self._ledger.release(hold_ref, f"{hold_ref}:undo", reason="refund refused")
             self.record(payment_id, "refund_refused", {"detail": detail[:500]})
         return self.get(payment_id)
 
@@ -401,9 +438,11 @@ class Payments:
     def expire_pending(self, limit: int = 500) -> int:
         """Unpaid invoices and transfers past their time: no longer payable (sweeper)."""
         rows = self._db.run(
-            "UPDATE payments SET status = 'expired', updated_at = now() WHERE id IN ("
-            "SELECT id FROM payments WHERE status = 'pending' AND expires_at < now() "
-            "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id",
+            "WITH expired AS (UPDATE payments SET status = 'expired', updated_at = now() "
+            "WHERE id IN (SELECT id FROM payments WHERE status = 'pending' AND expires_at < now()"
+            " ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id) "
+            "INSERT INTO payment_events (payment_id, kind) SELECT id, 'expired' FROM expired "
+            "RETURNING payment_id",
             limit=limit,
         )
         return len(rows)
@@ -414,7 +453,9 @@ class Payments:
             "SELECT p.id FROM payments p WHERE p.status = 'review' "
             "AND p.updated_at < now() - make_interval(secs => :age) AND NOT EXISTS ("
             "SELECT 1 FROM payment_events e WHERE e.payment_id = p.id "
-            "AND e.kind IN ('admin_notified', 'receipt_refused')) ORDER BY p.id LIMIT :limit",
+            "AND e.kind IN ('admin_notified', 'receipt_refused') AND e.id > ("
+            "SELECT max(r.id) FROM payment_events r WHERE r.payment_id = p.id "
+            "AND r.kind = 'receipt_received')) ORDER BY p.id LIMIT :limit",
             age=older_than_s,
             limit=limit,
         )
@@ -459,6 +500,16 @@ class Payments:
                 outcome = "replayed" if credited.replayed else "credited"
             except PaymentError as refused:
                 outcome = f"refused: {refused}"
+            except Exception as error:  # a bad row must not stall the others: kept, retried
+                outcomes.append(f"update {update_id}: error {type(error).__name__}: {error}")
+                self._db.run(
+                    "UPDATE payment_dead_letters SET last_error = :error "
+                    "WHERE bot_id = :bot AND update_id = :update",
+                    error=f"{type(error).__name__}: {error}"[:500],
+                    bot=bot_id,
+                    update=update_id,
+                )
+                continue
             self._db.run(
                 "UPDATE payment_dead_letters SET resolved_at = now(), outcome = :outcome "
                 "WHERE bot_id = :bot AND update_id = :update",

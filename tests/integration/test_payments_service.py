@@ -201,10 +201,11 @@ def test_a_stars_refund_takes_the_money_back_or_is_refused_when_spent(
     account, _ = new_account(db)
     payment = payments.create(account.user_id, "stars", 30_000)
     pay(payments, payment, "stx-refund")
-    payments.begin_refund(payment.id, admin_id=1)
-    payments.begin_refund(payment.id, admin_id=1)  # a repeated press reserves nothing more
+    _, hold_ref = payments.begin_refund(payment.id, admin_id=1)
+    _, again = payments.begin_refund(payment.id, admin_id=1)  # a repeat reserves nothing more
+    assert again == hold_ref
     assert ledger.balance(account.wallet_id).available_kopecks == 0
-    refunded = payments.finish_refund(payment.id, refunded=True)
+    refunded = payments.finish_refund(payment.id, hold_ref, refunded=True)
     assert refunded.status == "refunded"
     assert ledger.balance(account.wallet_id).balance_kopecks == 0
 
@@ -224,9 +225,17 @@ def test_a_refused_refund_gives_the_reserved_money_back(
     account, _ = new_account(db)
     payment = payments.create(account.user_id, "stars", 30_000)
     pay(payments, payment, "stx-refused")
-    payments.begin_refund(payment.id, admin_id=1)
-    assert payments.finish_refund(payment.id, refunded=False).status == "credited"
+    _, first = payments.begin_refund(payment.id, admin_id=1)
+    assert payments.finish_refund(payment.id, first, refunded=False).status == "credited"
     assert ledger.balance(account.wallet_id).available_kopecks == payment.amount_kopecks
+    # Asked again later: a new reservation (the released one cannot hold anything), and
+    # this time Telegram refunds, so the money goes.
+    _, second = payments.begin_refund(payment.id, admin_id=1)
+    assert second != first
+    assert ledger.balance(account.wallet_id).available_kopecks == 0
+    assert payments.finish_refund(payment.id, second, refunded=True).status == "refunded"
+    assert ledger.balance(account.wallet_id).balance_kopecks == 0
+    assert audit_ledger(db).ok
 
 
 def test_a_promo_code_credits_once_per_user_within_its_uses(db: Database, ledger: Ledger) -> None:
@@ -287,7 +296,7 @@ def test_unpaid_payments_expire(db: Database, payments: Payments) -> None:
     db.run("UPDATE payments SET expires_at = now() - interval '1 s' WHERE id = :id", id=payment.id)
     assert payments.expire_pending() >= 1
     assert payments.get(payment.id).status == "expired"
-    assert payments.events(payment.id) == ["created"]
+    assert payments.events(payment.id) == ["created", "expired"]
 
 
 def test_receipts_left_unread_are_found_for_the_sweeper(db: Database, payments: Payments) -> None:

@@ -17,7 +17,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from shared.adapters.db import Database
-from shared.bot.admin_view import AdminCb, reasons_keyboard
+from shared.bot.admin_view import REJECT_REASONS, AdminCb, card_keyboard, reasons_keyboard
 from shared.bot.i18n import I18n, Locale
 from shared.bot.routers.payments import notify, parse_rubles
 from shared.config import get_settings
@@ -26,6 +26,7 @@ from shared.payments.errors import MoneyAlreadySpent, PaymentError
 from shared.payments.growth import create_promo
 from shared.payments.service import Credited, Payment
 from shared.payments.setup import payments_for
+from shared.services.ledger import Ledger
 
 log = logging.getLogger("kie_studio.admin")
 
@@ -71,7 +72,7 @@ async def on_admin_button(
     payments = payments_for(db)
     payment_id = callback_data.payment
     if callback_data.action == "approve":
-        kopecks = int(callback_data.value) if callback_data.value.isdigit() else None
+        kopecks = int(callback_data.value) if callback_data.value.isdecimal() else None
         await approve(query, bot, db, payment_id, kopecks, i18n, locale)
     elif callback_data.action == "amount":
         await state.set_state(AdminInput.amount)
@@ -87,30 +88,24 @@ async def on_admin_button(
             await query.message.edit_reply_markup(
                 reply_markup=reasons_keyboard(payment_id, i18n, locale)
             )
-    elif callback_data.action == "why":
+    elif callback_data.action == "card":
+        await query.answer()
+        payment = await asyncio.to_thread(payments.get, payment_id)
+        if isinstance(query.message, Message) and payment.status == "review":
+            await query.message.edit_reply_markup(reply_markup=card_keyboard(payment, i18n, locale))
+    elif callback_data.action == "why" and callback_data.value in REJECT_REASONS:
         reason = callback_data.value
         try:
-            payment = await asyncio.to_thread(
-                payments.reject, payment_id, query.from_user.id, reason
-            )
+            await asyncio.to_thread(payments.reject, payment_id, query.from_user.id, reason)
         except PaymentError as error:
+            await tell_user(bot, db, payment_id, i18n)
             await query.answer(_admin_error(error, i18n, locale), show_alert=True)
             return
+        await tell_user(bot, db, payment_id, i18n)
         await query.answer()
         await _close_card(
             query,
             i18n.get("admin.rejected", locale, reason=i18n.get(f"admin.reason.{reason}", locale)),
-        )
-        user_locale = _user_locale(payment)
-        await notify(
-            bot,
-            payment.telegram_id,
-            i18n.get(
-                "payments.transfer_rejected",
-                user_locale,
-                amount=format_rubles(payment.amount_kopecks),
-                reason=i18n.get(f"admin.reason.{reason}", user_locale),
-            ),
         )
     else:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
@@ -126,45 +121,67 @@ async def approve(
     locale: Locale,
     admin_id: int | None = None,
 ) -> str | None:
-    """Credit the transfer; tells the user. Returns the refusal text, if refused."""
+    """Credit the transfer and tell the user. Returns the refusal text, if refused."""
     admin = admin_id if admin_id is not None else (query.from_user.id if query else 0)
+    payments = payments_for(db)
     try:
-        credited: Credited = await asyncio.to_thread(
-            payments_for(db).approve, payment_id, admin, kopecks
-        )
+        credited: Credited = await asyncio.to_thread(payments.approve, payment_id, admin, kopecks)
     except PaymentError as error:
+        # A retry after the credit committed lands here: the user may still be owed a word.
+        await tell_user(bot, db, payment_id, i18n)
         text = _admin_error(error, i18n, locale)
         if query is not None:
             await query.answer(text, show_alert=True)
         return text
-    amount = format_rubles(credited.entry.amount_kopecks)
-    if query is not None:
-        await query.answer()
-        await _close_card(query, i18n.get("admin.approved", locale, amount=amount))
-    if not credited.replayed:
-        payment = credited.payment
+    # The user first: if editing the card fails, the retry finds the notice already sent.
+    await tell_user(bot, db, payment_id, i18n)
+    bonus = credited.referral_bonus
+    if bonus is not None:
         await notify(
             bot,
-            payment.telegram_id,
+            bonus.referrer_telegram_id,
             i18n.get(
-                "payments.transfer_approved",
-                _user_locale(payment),
-                amount=amount,
-                balance=format_rubles(credited.entry.balance_after - credited.entry.held_after),
+                "payments.referral_bonus",
+                "en" if bonus.language == "en" else "ru",
+                amount=format_rubles(bonus.amount_kopecks),
             ),
         )
-        if credited.referral_bonus is not None:
-            bonus = credited.referral_bonus
-            await notify(
-                bot,
-                bonus.referrer_telegram_id,
-                i18n.get(
-                    "payments.referral_bonus",
-                    "en" if bonus.language == "en" else "ru",
-                    amount=format_rubles(bonus.amount_kopecks),
-                ),
-            )
+    if query is not None:
+        await query.answer()
+        amount = format_rubles(credited.entry.amount_kopecks)
+        await _close_card(query, i18n.get("admin.approved", locale, amount=amount))
     return None
+
+
+async def tell_user(bot: Bot, db: Database, payment_id: int, i18n: I18n) -> None:
+    """The user's notice of an admin's decision, sent once (recorded after Telegram took it)."""
+    payments = payments_for(db)
+    payment = await asyncio.to_thread(payments.get, payment_id)
+    if payment.status not in ("credited", "rejected"):
+        return
+    if "user_notified" in await asyncio.to_thread(payments.events, payment_id):
+        return
+    user_locale = _user_locale(payment)
+    if payment.status == "credited":
+        available = await asyncio.to_thread(
+            lambda: Ledger(db, default_hold_ttl_s=3600).balance(payment.wallet_id)
+        )
+        text = i18n.get(
+            "payments.transfer_approved",
+            user_locale,
+            amount=format_rubles(payment.credited_kopecks or 0),
+            balance=format_rubles(available.available_kopecks),
+        )
+    else:
+        reason = payment.reject_reason if payment.reject_reason in REJECT_REASONS else None
+        text = i18n.get(
+            "payments.transfer_rejected",
+            user_locale,
+            amount=format_rubles(payment.amount_kopecks),
+            reason=i18n.get(f"admin.reason.{reason or 'not_found'}", user_locale),
+        )
+    await notify(bot, payment.telegram_id, text)
+    await asyncio.to_thread(payments.record, payment_id, "user_notified", {})
 
 
 async def on_admin_amount(
@@ -172,6 +189,10 @@ async def on_admin_amount(
 ) -> None:
     if message.from_user is None or not is_admin(message.from_user.id):
         await state.clear()
+        return
+    if (message.text or "").startswith("/"):
+        await state.clear()  # any command leaves the amount prompt
+        await message.answer(i18n.get("admin.amount_cancelled", locale))
         return
     rub = parse_rubles(message.text or "")
     if rub is None or rub <= 0:
@@ -194,13 +215,15 @@ async def on_refund(
     if message.from_user is None or not is_admin(message.from_user.id):
         return  # not a command for everyone: stay silent as for an unknown one
     args = (command.args or "").split()
-    if len(args) != 1 or not args[0].isdigit():
+    if len(args) != 1 or not args[0].isdecimal():
         await message.answer(i18n.get("admin.refund_usage", locale))
         return
     payment_id = int(args[0])
     payments = payments_for(db)
     try:
-        payment = await asyncio.to_thread(payments.begin_refund, payment_id, message.from_user.id)
+        payment, hold_ref = await asyncio.to_thread(
+            payments.begin_refund, payment_id, message.from_user.id
+        )
     except MoneyAlreadySpent as spent:
         await message.answer(
             i18n.get(
@@ -221,7 +244,7 @@ async def on_refund(
     except TelegramBadRequest as error:
         # Already refunded (a repeated command after a crash) counts as done.
         refunded, detail = "ALREADY_REFUNDED" in error.message.upper(), error.message
-    await asyncio.to_thread(payments.finish_refund, payment_id, refunded, detail)
+    await asyncio.to_thread(payments.finish_refund, payment_id, hold_ref, refunded, detail)
     if refunded:
         await message.answer(
             i18n.get(
@@ -242,7 +265,7 @@ async def on_new_promo(
     if message.from_user is None or not is_admin(message.from_user.id):
         return
     args = (command.args or "").split()
-    if len(args) != 4 or not all(a.isdigit() for a in args[1:]):
+    if len(args) != 4 or not all(a.isdecimal() for a in args[1:]):
         await message.answer(i18n.get("admin.promo_usage", locale))
         return
     code, rub, uses, days = args[0], int(args[1]), int(args[2]), int(args[3])
@@ -274,7 +297,7 @@ def _admin_error(error: PaymentError, i18n: I18n, locale: Locale) -> str:
 def admin_router() -> Router:
     router = Router(name="admin")
     router.callback_query.register(on_admin_button, AdminCb.filter())
-    router.message.register(on_admin_amount, AdminInput.amount, F.text)
     router.message.register(on_refund, Command("refund"))
     router.message.register(on_new_promo, Command("newpromo"))
+    router.message.register(on_admin_amount, AdminInput.amount, F.text)
     return router

@@ -13,7 +13,7 @@ import logging
 import re
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
@@ -53,9 +53,13 @@ def parse_rubles(text: str) -> int | None:
     return int(re.sub(r"\D", "", match.group(1)))
 
 
-def _methods(settings: Settings) -> list[Method]:
+def _methods(settings: Settings, kopecks: int | None = None) -> list[Method]:
+    """The configured ways to pay (for `kopecks`, when given: Stars have a cap per invoice)."""
     methods: list[Method] = []
-    if settings.stars_enabled:
+    stars_fit = kopecks is None or (
+        stars_for(kopecks, settings.stars_kopecks_per_star) <= settings.stars_max_per_invoice
+    )
+    if settings.stars_enabled and stars_fit:
         methods.append("stars")
     if settings.payments_provider_token is not None:
         methods.append("card")
@@ -86,7 +90,7 @@ def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
 def methods_screen(rub: int, i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
     settings = get_settings()
     kb = InlineKeyboardBuilder()
-    for method in _methods(settings):
+    for method in _methods(settings, rub * 100):
         label = i18n.get(f"payments.method.{method}", locale)
         if method == "stars":
             stars = stars_for(rub * 100, settings.stars_kopecks_per_star)
@@ -110,7 +114,7 @@ async def on_topup_command(message: Message, state: FSMContext, i18n: I18n, loca
 
 
 async def on_pack(query: CallbackQuery, callback_data: TopUpCb, i18n: I18n, locale: Locale) -> None:
-    rub = int(callback_data.value) if callback_data.value.isdigit() else 0
+    rub = int(callback_data.value) if callback_data.value.isdecimal() else 0
     if rub not in get_settings().topup_packs_rub:  # a pack from an older configuration
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
@@ -169,10 +173,10 @@ async def on_method(
 ) -> None:
     settings = get_settings()
     method, _, rub_text = callback_data.value.partition("-")
-    if method not in _methods(settings) or not rub_text.isdigit() or query.message is None:
+    kopecks = int(rub_text) * 100 if rub_text.isdecimal() else 0
+    if method not in _methods(settings, kopecks) or not kopecks or query.message is None:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
-    kopecks = int(rub_text) * 100
 
     def create() -> Payment:
         account = open_account(db, query.from_user.id)
@@ -202,7 +206,19 @@ async def on_method(
             reply_markup=kb.as_markup(),
         )
     else:
-        await send_invoice(bot, chat_id, payment, settings, i18n, locale)
+        from aiogram.exceptions import TelegramBadRequest
+
+        try:
+            await send_invoice(bot, chat_id, payment, settings, i18n, locale)
+        except TelegramBadRequest as refused:
+            # Telegram refused the invoice (a provider token or amount it does not accept):
+            # nothing was charged; the user hears it and ops get the reason.
+            log.error("ALERT sendInvoice refused for payment %s: %s", payment.id, refused.message)
+            await asyncio.to_thread(
+                payments_for(db).record, payment.id, "invoice_refused", {"error": refused.message}
+            )
+            await bot.send_message(chat_id, i18n.get("payments.error.generic", locale))
+            return
     await asyncio.to_thread(payments_for(db).record, payment.id, "offered", {})
 
 
@@ -337,12 +353,26 @@ async def notify(bot: Bot, chat_id: int, text: str) -> None:
         log.info("user %s has blocked the bot; notice dropped", chat_id)
 
 
+async def awaiting_transfer(message: Message, db: Database) -> bool | dict[str, int]:
+    """A filter: the sender's open transfer waiting for a receipt, so a receipt sent later
+    (after a refused one, or after leaving the screen) still finds its payment."""
+    if message.from_user is None:
+        return False
+    payment_id = await asyncio.to_thread(payments_for(db).awaiting_receipt, message.from_user.id)
+    return {"transfer_id": payment_id} if payment_id is not None else False
+
+
 async def on_receipt(
-    message: Message, state: FSMContext, db: Database, i18n: I18n, locale: Locale
+    message: Message,
+    state: FSMContext,
+    db: Database,
+    i18n: I18n,
+    locale: Locale,
+    transfer_id: int | None = None,
 ) -> None:
     settings = get_settings()
     data = await state.get_data()
-    payment_id = data.get("payment_id")
+    payment_id = data.get("payment_id", transfer_id)
     if not isinstance(payment_id, int) or message.from_user is None:
         await state.clear()
         return
@@ -467,4 +497,6 @@ def payments_router() -> Router:
     router.message.register(on_promo_text, TopUp.promo, F.text)
     router.message.register(on_receipt, TopUp.receipt, F.photo | F.document)
     router.message.register(on_receipt_other, TopUp.receipt)
+    # Outside any screen, a picture is a receipt only while a transfer waits for one.
+    router.message.register(on_receipt, StateFilter(None), F.photo | F.document, awaiting_transfer)
     return router
