@@ -45,7 +45,7 @@ def _deliver(payload: dict[str, Any]) -> bool:
     if job_id is None:
         return True
     try:
-        asyncio.run(deliver(job_id, bool(payload.get("again"))))
+        asyncio.run(deliver(job_id, bool(payload.get("again")), bool(payload.get("progress"))))
     except JobNotFound:
         return True
     except RetryLater:

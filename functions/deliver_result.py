@@ -48,7 +48,7 @@ def delivery() -> DeliveryService:
     )
 
 
-async def deliver(job_id: str, again: bool) -> str:
+async def deliver(job_id: str, again: bool, progress: bool = False) -> str:
     from aiogram import Bot
     from aiogram.client.telegram import TelegramAPIServer
 
@@ -60,6 +60,8 @@ async def deliver(job_id: str, again: bool) -> str:
     # One SSL context per process and no close-time sleep (docs/BOT.md, "Session").
     session = InvocationSession(TelegramAPIServer.from_base(settings.telegram_api_base))
     async with Bot(settings.telegram_bot_token.get_secret_value(), session=session) as bot:
+        if progress:
+            return await delivery().progress(bot, job_id)
         return await delivery().deliver(bot, job_id, again=again)
 
 
@@ -74,8 +76,9 @@ def deliver_result(request: Request) -> Response:
     if not job_id:
         return {"status": "ignored", "reason": "no valid job_id"}, 200
     again = bool(isinstance(payload, dict) and payload.get("again"))
+    progress = bool(isinstance(payload, dict) and payload.get("progress"))
     try:
-        outcome = asyncio.run(deliver(job_id, again))
+        outcome = asyncio.run(deliver(job_id, again, progress))
     except JobNotFound:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:

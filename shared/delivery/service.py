@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
     from aiogram.types import InlineKeyboardMarkup
 
 log = logging.getLogger("kie_studio.delivery")
+
+
+def _now(db: Database) -> datetime:
+    """The database's clock, the one job times are written with."""
+    value: datetime = db.run("SELECT now()")[0][0]
+    return value
 
 
 @dataclass(frozen=True)
@@ -115,20 +122,55 @@ class DeliveryService:
             return "undeliverable"
         return "skipped"  # not finished yet, already delivered, or already notified
 
+    async def progress(self, bot: Bot, job_id: str) -> str:
+        """The progress line while KIE works: "generating, about N s left". The final word
+        always wins: if the job finished while this was being sent, it is put back."""
+        from aiogram.exceptions import TelegramRetryAfter
+
+        from shared.bot.catalog_view import eta_text
+
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+            return "skipped"
+        recipient = self._recipient(job.user_id)
+        if recipient.blocked:
+            return "blocked"
+        entry = get_model(job.model_id)
+        elapsed = max(0.0, (_now(self._db) - job.created_at).total_seconds())
+        text = self._i18n.get(
+            "delivery.progress_running",
+            recipient.locale,
+            title=entry.title.ru if recipient.locale == "ru" else entry.title.en,
+            eta=eta_text(int(max(entry.eta_s - elapsed, 5.0)), recipient.locale),
+        )
+        try:
+            await self._edit_line(bot, job, recipient, text)
+            now = self._jobs.get(job_id)
+            if now is not None and now.state is JobState.DELIVERED:
+                await self._update_progress(bot, now, recipient, "delivery.progress_done")
+            elif now is not None and now.state in (JobState.FAILED, JobState.EXPIRED):
+                await self._update_progress(bot, now, recipient, "delivery.progress_failed")
+        except TelegramRetryAfter as flood:
+            raise RetryLater("Telegram flood control", float(flood.retry_after)) from None
+        return "progress"
+
     async def _update_progress(self, bot: Bot, job: Job, to: Recipient, key: str) -> None:
-        """Turn the job's progress line (the confirm screen, named by the job's client ref
-        `tg:<chat>:<message>`) into its final word; a line that is gone is no reason to fail."""
+        """Turn the job's progress line into its final word."""
+        await self._edit_line(bot, job, to, self._i18n.get(key, to.locale))
+
+    async def _edit_line(self, bot: Bot, job: Job, to: Recipient, text: str) -> None:
+        """Edit the job's progress line (the confirm screen, named by the job's client ref
+        `tg:<chat>:<message>`); a line that is gone is no reason to fail."""
         from aiogram.exceptions import TelegramBadRequest
 
-        rows = self._db.run("SELECT client_ref FROM jobs WHERE id = CAST(:id AS uuid)", id=job.id)
-        parts = str(rows[0][0] or "").split(":") if rows else []
+        parts = (job.client_ref or "").split(":")
         if len(parts) != 3 or parts[0] != "tg" or not parts[2].isdigit():
             return
         # Deleted, too old, or already saying so: none of these is a reason to fail delivery.
         with contextlib.suppress(TelegramBadRequest):
-            await bot.edit_message_text(
-                self._i18n.get(key, to.locale), chat_id=to.chat_id, message_id=int(parts[2])
-            )
+            await bot.edit_message_text(text, chat_id=to.chat_id, message_id=int(parts[2]))
 
     # --- reads ---------------------------------------------------------------------------
     def _recipient(self, user_id: int) -> Recipient:

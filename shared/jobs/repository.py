@@ -15,7 +15,7 @@ from shared.jobs.states import ALLOWED_FROM, JobState
 _COLUMNS = (
     "j.id::text, j.user_id, w.id, j.model_id, j.state, j.inputs, j.price_kopecks, j.hold_ref, "
     "j.kie_task_id, j.result, j.error_code, j.error_message, j.credits_consumed, j.attempts, "
-    "j.eta_at, j.deadline_at, j.created_at, j.delivery_attempts"
+    "j.eta_at, j.deadline_at, j.created_at, j.delivery_attempts, j.client_ref"
 )
 _FROM = "FROM jobs j JOIN wallets w ON w.user_id = j.user_id"
 
@@ -40,6 +40,7 @@ class Job:
     deadline_at: datetime | None
     created_at: datetime
     delivery_attempts: int
+    client_ref: str | None = None  # "tg:<chat>:<message>" names the job's progress line
 
 
 def _job(row: Sequence[Any]) -> Job:
@@ -62,6 +63,7 @@ def _job(row: Sequence[Any]) -> Job:
         deadline_at=row[15],
         created_at=row[16],
         delivery_attempts=row[17],
+        client_ref=row[18],
     )
 
 

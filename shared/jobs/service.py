@@ -219,6 +219,15 @@ class JobService:
         if moved is None:
             self._jobs.record_task_id(job.id, task_id)  # the callback got here first
             return self.get(job.id)
+        if (moved.client_ref or "").startswith("tg:"):
+            # The chat's progress line moves to "generating, about N s" (deliver_result).
+            # Cosmetic: a queue hiccup here must not fail a submission that succeeded.
+            try:
+                self._queue.enqueue(
+                    DELIVER_TARGET, {"job_id": job.id, "progress": True}, name=f"progress-{job.id}"
+                )
+            except Exception as error:
+                log.warning("no progress line for job %s: %s", job.id, error)
         return moved
 
     # --- kie_callback and the sweeper ---------------------------------------------------

@@ -114,7 +114,9 @@ def test_a_marketer_makes_a_video_in_the_browser(sandbox: str) -> None:
         price = int(re.sub(r"\D", "", price_text.split("за", 1)[1]))
         run.last.click()
 
-        expect(page.get_by_text(re.compile("запущена"))).to_be_visible()
+        # The confirm screen turns into the progress line: generating (the simulator takes
+        # 3 s), then done.
+        expect(page.get_by_text(re.compile("генерирую, осталось"))).to_be_visible()
         expect(page.get_by_text("✓ Готово — результат ниже.")).to_be_visible(timeout=60_000)
         video = page.locator(".msg.from-bot video").last
         expect(video).to_be_visible()

@@ -69,6 +69,21 @@ def wait_for(
     raise AssertionError(f"not seen in time; chat: {bot_messages(stack, user_id)[-3:]}")
 
 
+def line_edits(stack: Stack, user_id: int, message_id: int) -> list[str]:
+    """Every text the bot put into one message by editing it, in order."""
+    return [
+        str(call.params.get("text"))
+        for call in stack.telegram.calls("editMessageText")
+        if str(call.params.get("message_id")) == str(message_id)
+        and str(call.params.get("chat_id")) == str(user_id)
+    ]
+
+
+def last_line(stack: Stack, user_id: int, message_id: int) -> str:
+    message = next(m for m in bot_messages(stack, user_id) if m["message_id"] == message_id)
+    return str(message.get("text") or "")
+
+
 def fill_wizard(stack: Stack, user_id: int) -> dict[str, Any]:
     """Answer every question the wizard asks until the run button shows."""
     for _ in range(12):
@@ -107,9 +122,6 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
     summary = fill_wizard(stack, user_id)
     assert "Цена:" in summary["text"]
     press(stack, user_id, summary, "▶ Запустить")
-    started = wait_for(stack, user_id, lambda m: "запущена" in (m.get("text") or ""))
-    assert started["message_id"] == summary["message_id"]  # the screen became the progress line
-
     result = wait_for(
         stack, user_id, lambda m: "Готово:" in (m.get("caption") or m.get("text") or "")
     )
@@ -121,7 +133,13 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
             and (m.get("text") or "").startswith("✓ Готово")
         ),
     )
-    assert progress["edit_count"] >= 2  # summary → started → done, in one message
+    assert progress["edit_count"] >= 3  # summary → started → generating → done, in one message
+    # The confirm screen itself became the progress line: started, generating, done.
+    edits = line_edits(stack, user_id, summary["message_id"])
+    assert any("запущена" in text for text in edits), edits
+    assert any("генерирую, осталось ~" in text for text in edits), edits
+    time.sleep(0.5)  # a late "generating" edit would have landed by now: the end still wins
+    assert last_line(stack, user_id, summary["message_id"]).startswith("✓ Готово")
     expected = {"video": "video", "visuals": "photo", "audio": "audio", "texts": None}[category]
     if expected:
         assert result["media"]["kind"] == expected
@@ -159,7 +177,11 @@ def test_run_pressed_twice_makes_one_job(stack: Stack) -> None:
         thread.start()
     for thread in taps:
         thread.join()
-    wait_for(stack, user_id, lambda m: "запущена" in (m.get("text") or ""))
+    wait_for(
+        stack,
+        user_id,
+        lambda m: m["message_id"] == summary["message_id"] and "Запустить" not in str(m),
+    )
     jobs = stack.db.run("SELECT count(*) FROM jobs WHERE user_id = :u", u=account.user_id)
     holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
     assert (jobs[0][0], holds[0][0]) == (1, 1)
