@@ -48,6 +48,22 @@ def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
             print(f"sweeper call failed: {error}", file=sys.stderr)
 
 
+def set_commands(api_base: str, token: str) -> None:
+    """The "/" menu per language, as scripts/set_webhook.py sets it in production."""
+    from shared.bot.commands import TARGETS, command_list
+    from shared.bot.i18n import get_i18n
+
+    for locale, language_code in TARGETS:
+        commands = [
+            {"command": name, "description": text}
+            for name, text in command_list(get_i18n(), locale)
+        ]
+        body: dict[str, object] = {"commands": commands}
+        if language_code:
+            body["language_code"] = language_code
+        httpx.post(f"{api_base}/bot{token}/setMyCommands", json=body, timeout=10).raise_for_status()
+
+
 def main() -> int:
     started_at = time.monotonic()
     stop = threading.Event()
@@ -87,6 +103,24 @@ def main() -> int:
             # No public callback URL reaches this machine: the sweeper polls KIE instead.
             kie_env = {"JOB_FIRST_POLL_S": "15"}
         webhook_secret = secrets.token_urlsafe(24)
+        # A real bot token: real Telegram (or whatever TELEGRAM_API_BASE names) by long
+        # polling, with the same handlers; otherwise the emulator and its chat page.
+        real_bot = settings.telegram_bot_token is not None
+        if real_bot:
+            assert settings.telegram_bot_token is not None
+            bot_token = settings.telegram_bot_token.get_secret_value()
+            api_base = settings.telegram_api_base
+            telegram_env = {"TELEGRAM_BOT_TOKEN": bot_token, "TELEGRAM_API_BASE": api_base}
+        else:
+            bot_token, api_base = SANDBOX_BOT_TOKEN, telegram_url
+            telegram_env = {
+                "TELEGRAM_BOT_TOKEN": bot_token,
+                "TELEGRAM_WEBHOOK_SECRET": webhook_secret,
+                "TELEGRAM_API_BASE": api_base,
+                # Every way to pay works against the emulator (its provider takes any token).
+                "PAYMENTS_PROVIDER_TOKEN": os.environ.get("PAYMENTS_PROVIDER_TOKEN", "sandbox"),
+                "ADMIN_TELEGRAM_IDS": os.environ.get("ADMIN_TELEGRAM_IDS", f"[{SANDBOX_ADMIN_ID}]"),
+            }
         # The functions see what production would set, pointed at this machine's peers;
         # a real KIE_API_KEY in the environment passes through untouched.
         env = {
@@ -96,15 +130,10 @@ def main() -> int:
             "LOCAL_QUEUE_URL": queue_url,
             "FUNCTIONS_BASE_URL": functions_url,
             "KIE_CALLBACK_URL": f"{functions_url}/kie_callback",
-            "TELEGRAM_BOT_TOKEN": SANDBOX_BOT_TOKEN,
-            "TELEGRAM_WEBHOOK_SECRET": webhook_secret,
-            "TELEGRAM_API_BASE": telegram_url,
             # Demo users get enough for a first generation at once.
             "SIGNUP_BONUS_KOPECKS": str(settings.signup_bonus_kopecks or SANDBOX_SIGNUP_BONUS),
-            # Every way to pay works against the emulator (its provider accepts any token).
-            "PAYMENTS_PROVIDER_TOKEN": os.environ.get("PAYMENTS_PROVIDER_TOKEN", "sandbox"),
             "TRANSFER_DETAILS": settings.transfer_details or SANDBOX_TRANSFER_DETAILS,
-            "ADMIN_TELEGRAM_IDS": os.environ.get("ADMIN_TELEGRAM_IDS", f"[{SANDBOX_ADMIN_ID}]"),
+            **telegram_env,
             **kie_env,
         }
         functions = subprocess.Popen(
@@ -141,22 +170,23 @@ def main() -> int:
         else:
             print(f"KIE: real API at {settings.kie_base_url}; results by polling every 15 s")
 
-        # --- Telegram: the emulator and its chat page -----------------------------------------
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+        # --- Telegram: the emulator and its chat page, unless a real bot is given ------------
+        if not real_bot:
+            from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-        from scripts.sandbox_web import chat_page
-        from scripts.telegram_emulator import TelegramEmulator
+            from scripts.sandbox_web import chat_page
+            from scripts.telegram_emulator import TelegramEmulator
 
-        telegram = TelegramEmulator(
-            token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
-        )
-        telegram.start(serve=False)
-        running.callback(telegram.stop)
-        # One front door: the chat page at /, the Bot API and the user API under /tg.
-        front_server, _ = serve_wsgi(
-            DispatcherMiddleware(chat_page, {"/tg": telegram.wsgi_app}), port
-        )
-        running.callback(front_server.shutdown)
+            telegram = TelegramEmulator(
+                token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
+            )
+            telegram.start(serve=False)
+            running.callback(telegram.stop)
+            # One front door: the chat page at /, the Bot API and the user API under /tg.
+            front_server, _ = serve_wsgi(
+                DispatcherMiddleware(chat_page, {"/tg": telegram.wsgi_app}), port
+            )
+            running.callback(front_server.shutdown)
 
         # --- the queue (keep-alive: functions enqueue over it), the functions, the scheduler --
         queue = LocalTaskQueue(functions_url, workers=8, min_backoff_s=0.5, max_backoff_s=30)
@@ -165,20 +195,35 @@ def main() -> int:
         running.callback(queue_server.server_close)
         running.callback(queue_server.shutdown)
         wait_listening(f"{functions_url}/", functions, timeout_s=120)
-        httpx.post(
-            f"{telegram_url}/bot{SANDBOX_BOT_TOKEN}/setWebhook",
-            json={"url": f"{functions_url}/telegram_webhook", "secret_token": webhook_secret},
-            timeout=10,
-        ).raise_for_status()
+        set_commands(api_base, bot_token)
+        if real_bot:
+            # getUpdates → the webhook's own handling, in a process of its own (aiogram).
+            polling = subprocess.Popen(
+                [sys.executable, "-m", "scripts.telegram_polling"], cwd=ROOT, env=env
+            )
+            running.callback(polling.wait, 10)
+            running.callback(polling.terminate)
+        else:
+            httpx.post(
+                f"{telegram_url}/bot{SANDBOX_BOT_TOKEN}/setWebhook",
+                json={"url": f"{functions_url}/telegram_webhook", "secret_token": webhook_secret},
+                timeout=10,
+            ).raise_for_status()
         sweeper = threading.Thread(
             target=sweep_every, args=(f"{functions_url}/sweeper", SWEEP_EVERY_S, stop), daemon=True
         )
         sweeper.start()
 
         print(f"functions: {functions_url}/<name>; task queue: {queue_url}")
-        print(f"\n  Open the chat: {front}/\n")
-        print(f"  The admin's chat (approves bank transfers): {front}/?user={SANDBOX_ADMIN_ID}\n")
-        print("Real services: set TELEGRAM_BOT_TOKEN for real Telegram (long polling),")
+        if real_bot:
+            print(f"\n  Telegram: your bot, by long polling through {api_base}")
+            print("  (its webhook, if it had one, was removed: use a bot of your own here)\n")
+        else:
+            print(f"\n  Open the chat: {front}/\n")
+            print(
+                f"  The admin's chat (approves bank transfers): {front}/?user={SANDBOX_ADMIN_ID}\n"
+            )
+            print("Real services: set TELEGRAM_BOT_TOKEN for a real bot (long polling),")
         print("KIE_API_KEY for real KIE. DATABASE_URL for your own Postgres.")
         print(
             f"ready in {time.monotonic() - started_at:.1f} s — Ctrl-C stops everything", flush=True

@@ -3,13 +3,7 @@ driven by Playwright), from /start to a delivered video and a lower balance."""
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from shared.adapters.embedded_pg import free_port
+from tests.e2e.sandbox_process import run_sandbox
 from tests.ids import new_telegram_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,42 +30,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real `make run` (scripts.sandbox) on free ports, until the tests are done."""
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}},
-        "PORT": str(port),
-        "LOCAL_DIR": str(tmp_path_factory.mktemp("sandbox")),
-        "LOCAL_PG_PORT": str(free_port()),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.sandbox"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    stream = process.stdout
-    assert stream is not None
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if "ready in" in lines.get(timeout=1):
-                break
-        except queue.Empty:
-            assert process.poll() is None, "the sandbox exited before it was ready"
-    else:
-        raise AssertionError("the sandbox was not ready within 180 s")
-    yield f"http://127.0.0.1:{port}"
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
+    with run_sandbox(tmp_path_factory.mktemp("sandbox")) as running:
+        yield running.url
 
 
 def last_bot_buttons(page: Page) -> object:
