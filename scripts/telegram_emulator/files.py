@@ -141,6 +141,8 @@ class FileStore:
     def put_photo(self, incoming: IncomingFile, *, from_bot: bool) -> list[StoredFile]:
         """Every PhotoSize Telegram would make, smallest first; they share the original bytes."""
         width, height = image_size(incoming.data) or (1280, 960)
+        if width <= 0 or height <= 0:  # a header claiming no pixels: Telegram's default size
+            width, height = 1280, 960
         longest = max(width, height)
         sides = [side for side in PHOTO_SIDES if side < longest] + [min(longest, 2560)]
         sizes: list[StoredFile] = []

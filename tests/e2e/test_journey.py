@@ -4,16 +4,20 @@ result arrives in the chat; the balance drops by no more than the quote."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from scripts.job_stack import Stack, job_stack
+from scripts.telegram_emulator.files import IncomingFile
 from shared.bot.catalog_view import model_button
 from shared.bot.routers.wizard import questions
+from shared.domain.money import format_rubles
 from shared.registry import categories, enabled_models
 from shared.registry.schema import ModelEntry
 from shared.services.ledger import Ledger
@@ -22,7 +26,18 @@ from shared.services.users import open_account
 from tests.conftest import DatabaseFactory
 from tests.ids import new_telegram_id
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 512
+
+def _png() -> bytes:
+    """A real 640×480 product shot (the emulator reads its size for the photo sizes)."""
+    image = Image.new("RGB", (640, 480), (240, 240, 240))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PNG = _png()
+AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 2048
+AUDIO_SECONDS = 7
 FUNDS = 1_000_000
 CATEGORY_LABELS = {c.slug: c.label.ru for c in categories()}
 
@@ -92,7 +107,15 @@ def fill_wizard(stack: Stack, user_id: int) -> dict[str, Any]:
         if any(label.startswith("▶ Запустить") for label in labels):
             return question
         text = question.get("text") or ""
-        if text.startswith("Пришлите"):
+        if text.startswith("Пришлите") and "audio" in text:
+            # A voice-over of AUDIO_SECONDS, as Telegram reports an audio upload.
+            stack.telegram.actions.send_file(
+                user_id,
+                IncomingFile(AUDIO, "voiceover.mp3", "audio/mpeg"),
+                kind="audio",
+                attributes={"duration": AUDIO_SECONDS},
+            )
+        elif text.startswith("Пришлите"):
             stack.telegram.send_file(user_id, PNG, file_name="product.png", mime_type="image/png")
         elif len(labels) > 1:  # a choice: the first option
             stack.telegram.press(user_id, question["message_id"], labels[0])
@@ -101,7 +124,9 @@ def fill_wizard(stack: Stack, user_id: int) -> dict[str, Any]:
     raise AssertionError("the wizard never reached its summary")
 
 
-@pytest.mark.parametrize("category", ["video", "visuals", "audio", "texts"])
+@pytest.mark.parametrize(
+    "category", ["video", "visuals", "audio", "texts", "avatars", "enhance", "experimental"]
+)
 def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
     user_id = new_telegram_id()
     stack.telegram.send_text(user_id, "/start")
@@ -121,6 +146,7 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
     press(stack, user_id, card, "Начать")
     summary = fill_wizard(stack, user_id)
     assert "Цена:" in summary["text"]
+    run_label = next(b for b in buttons(summary) if b.startswith("▶ Запустить"))
     press(stack, user_id, summary, "▶ Запустить")
     result = wait_for(
         stack, user_id, lambda m: "Готово:" in (m.get("caption") or m.get("text") or "")
@@ -140,15 +166,18 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
     assert any("генерирую, осталось ~" in text for text in edits), edits
     time.sleep(0.5)  # a late "generating" edit would have landed by now: the end still wins
     assert last_line(stack, user_id, summary["message_id"]).startswith("✓ Готово")
-    expected = {"video": "video", "visuals": "photo", "audio": "audio", "texts": None}[category]
+    kinds = {"video": "video", "visuals": "photo", "audio": "audio", "texts": None}
+    kinds |= {"avatars": "video", "enhance": "photo", "experimental": None}
+    expected = kinds[category]
     if expected:
-        assert result["media"]["kind"] == expected
+        assert result["media"]["kind"] == expected, result
     spent = FUNDS - ledger.balance(account.wallet_id).balance_kopecks
     job = stack.db.run(
         "SELECT price_kopecks, state FROM jobs WHERE user_id = :u", u=account.user_id
     )
     assert len(job) == 1 and job[0][1] == "delivered"
-    assert 0 < spent <= job[0][0]
+    assert spent == job[0][0]  # exactly the quote
+    assert run_label.endswith(format_rubles(job[0][0]))  # the price the confirm screen showed
     assert audit_ledger(stack.db).ok
 
 
@@ -285,6 +314,29 @@ def test_a_30_mb_file_is_refused_before_anything_is_downloaded(stack: Stack) -> 
     stack.telegram.actions.send_file(user_id, big, kind="document")
     assert last_bot_message(stack, user_id)["text"].startswith("Файл слишком большой")
     assert len(stack.telegram.calls("getFile")) == downloads  # refused before downloading
+    assert nothing_held(stack, user_id)
+
+
+def test_a_sticker_in_the_wizard_is_answered_and_nothing_is_held(stack: Stack) -> None:
+    import json
+    from pathlib import Path
+
+    entry = first_model("visuals", asks_for_a_file)
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    open_model(stack, user_id, entry)
+    # A real sticker message (tests/fixtures), sent by this user in this chat.
+    fixture = Path(__file__).parents[1] / "fixtures/telegram/updates/message_sticker.json"
+    message = json.loads(fixture.read_text())["message"]
+    chat = stack.telegram.state.chat(user_id)
+    assert chat is not None
+    message["from"] = chat.profile.user_json()
+    message["chat"] = {"id": user_id, "type": "private", "first_name": "Test"}
+    message["message_id"] = 10**6
+    stack.telegram.bus.publish(user_id, "message", message, wait=True)
+    assert last_bot_message(stack, user_id)["text"] == (
+        "Здесь нужен другой ответ — посмотрите на вопрос выше."
+    )
     assert nothing_held(stack, user_id)
 
 

@@ -121,7 +121,16 @@ async def advance(
     if data["todo"]:
         await ask(message, entry, data["todo"][0], i18n, locale, edit=edit)
         return
-    await summary(message, state, entry, data["values"], i18n, locale, edit=edit)
+    await summary(
+        message,
+        state,
+        entry,
+        data["values"],
+        i18n,
+        locale,
+        edit=edit,
+        media_seconds=data.get("media_seconds"),
+    )
 
 
 async def summary(
@@ -133,11 +142,12 @@ async def summary(
     locale: Locale,
     *,
     edit: bool,
+    media_seconds: dict[str, float] | None = None,
 ) -> None:
     from shared.config import get_settings
 
     try:
-        price = quote(entry.id, values, get_settings())
+        price = quote(entry.id, values, get_settings(), media_seconds=media_seconds)
     except InputValidationError as invalid:
         await state.update_data(todo=[i.field for i in invalid.issues if i.field in entry.inputs])
         await message.answer(invalid.message(locale))
@@ -259,7 +269,19 @@ async def on_file(
     buffer = io.BytesIO()
     await bot.download(file_id, destination=buffer)
     url = await asyncio.to_thread(_upload_to_kie, buffer.getvalue(), file_name)
+    duration = _duration(message)
+    if duration is not None:
+        # Models priced per second of the uploaded audio or video are quoted on its length.
+        await state.update_data(media_seconds={**data.get("media_seconds", {}), name: duration})
     await remember(message, state, [url] if spec.type == "file_list" else url, i18n, locale)
+
+
+def _duration(message: Message) -> float | None:
+    """Seconds of an audio, voice or video upload, as Telegram reports them."""
+    for media in (message.audio, message.voice, message.video, message.video_note):
+        if media is not None and media.duration:
+            return float(media.duration)
+    return None
 
 
 def _attachment(message: Message) -> tuple[str, int | None, str, str]:
@@ -343,7 +365,13 @@ async def on_run(
 
         account = open_account(db, query.from_user.id)
         service = get_job_service()
-        job = service.create(account.user_id, data["model"], data["values"], client_ref=client_ref)
+        job = service.create(
+            account.user_id,
+            data["model"],
+            data["values"],
+            client_ref=client_ref,
+            media_seconds=data.get("media_seconds"),
+        )
         service.confirm(job.id)
         return job.id, job.price_kopecks or 0
 
