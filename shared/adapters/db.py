@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -110,15 +111,23 @@ def parse_database_url(url: str) -> ConnectParams:
         password=password,
         host=parts.hostname,
         port=port,
-        ssl_mode=ssl_mode if ssl_mode in ("require", "verify-ca", "verify-full") else None,
+        ssl_mode=ssl_mode if ssl_mode not in (None, "disable") else None,
     )
 
 
-def ssl_context_for(ssl_mode: str | None) -> ssl.SSLContext | None:
-    """TLS as libpq's sslmode asks: `require` encrypts without checking the server's
-    certificate (Cloud SQL's private IP with ENCRYPTED_ONLY), `verify-ca` checks the chain,
+@lru_cache(maxsize=4)
+def ssl_context_for(ssl_mode: str | None) -> ssl.SSLContext | bool | None:
+    """What pg8000 needs for libpq's sslmode, built once per process (loading the trusted
+    roots costs ~50 ms of CPU, too much for every new connection).
+
+    No sslmode, or `disable`: plain, without even asking (pg8000's own default would try
+    TLS without checking anything, paying that cost for no real protection). `prefer` and
+    `allow`: TLS if the server offers it, unchecked. `require`: TLS, the certificate
+    unchecked (Cloud SQL's private IP with ENCRYPTED_ONLY); `verify-ca` checks the chain,
     `verify-full` the chain and the host name, against the system's trusted roots."""
     if ssl_mode is None:
+        return False
+    if ssl_mode in ("prefer", "allow"):
         return None
     context = ssl.create_default_context()
     if ssl_mode != "verify-full":

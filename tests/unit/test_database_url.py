@@ -33,7 +33,12 @@ def test_wrong_scheme_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "expected"),
-    [("require", "require"), ("verify-full", "verify-full"), ("disable", None), ("prefer", None)],
+    [
+        ("require", "require"),
+        ("verify-full", "verify-full"),
+        ("disable", None),
+        ("prefer", "prefer"),
+    ],
 )
 def test_sslmode_is_read_as_libpq_does(mode: str, expected: str | None) -> None:
     params = parse_database_url(f"postgresql://app:pw@10.0.0.5/studio?sslmode={mode}")
@@ -50,8 +55,11 @@ def test_tls_contexts_check_as_much_as_the_mode_says() -> None:
 
     from shared.adapters.db import ssl_context_for
 
-    assert ssl_context_for(None) is None
+    assert ssl_context_for(None) is False  # plain, without asking the server for TLS
+    assert ssl_context_for("prefer") is None  # pg8000: TLS when offered
     require = ssl_context_for("require")
-    assert require is not None and require.verify_mode == ssl.CERT_NONE
+    assert isinstance(require, ssl.SSLContext) and require.verify_mode == ssl.CERT_NONE
     full = ssl_context_for("verify-full")
-    assert full is not None and full.check_hostname and full.verify_mode == ssl.CERT_REQUIRED
+    assert isinstance(full, ssl.SSLContext)
+    assert full.check_hostname and full.verify_mode == ssl.CERT_REQUIRED
+    assert ssl_context_for("verify-full") is full  # built once per process
