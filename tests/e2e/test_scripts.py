@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
 from shared.adapters.migrate import migrate
 from tests.conftest import DatabaseFactory
+from tests.e2e.sandbox_process import processes_of, run_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,57 +23,22 @@ def env_with(**values: str) -> dict[str, str]:
     return env
 
 
-def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) -> str:
-    """Read the child's output until a line holds `marker` (a thread reads, so a line
-    already buffered on our side is never missed)."""
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stream = process.stdout
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = ""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen += line
-        if marker in line:
-            return seen
-    raise AssertionError(f"{marker!r} not printed within {timeout_s} s; output:\n{seen}")
-
-
 def test_the_sandbox_starts_everything_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    first = free_port()
-    env = env_with(LOCAL_DIR=str(tmp_path / "local"), LOCAL_PG_PORT=str(port), PORT=str(first))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.sandbox"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        output = read_until(process, "ready in", timeout_s=60)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+    local = tmp_path / "local"
+    with run_sandbox(local, {"LOCAL_PG_PORT": str(port)}) as sandbox:
+        first = int(sandbox.url.rsplit(":", 1)[1])
+    output = "".join(sandbox.output)
     assert "migrations: 0001_schema, 0002_ledger_functions" in output
     assert f"Open the chat: http://127.0.0.1:{first}/" in output
-    assert process.returncode == 0
-    server = EmbeddedPostgres(tmp_path / "local" / "pgdata", port)
+    assert sandbox.process.returncode == 0
+    server = EmbeddedPostgres(local / "pgdata", port)
     assert server.running_port() is None  # Ctrl-C left no server behind
     for offset in range(4):  # chat page + Bot API, functions, KIE simulator, task queue
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", first + offset)) != 0, f"port {first + offset}"
-    assert (tmp_path / "local" / "pgdata" / "PG_VERSION").exists()  # the data is kept
+    assert (local / "pgdata" / "PG_VERSION").exists()  # the data is kept
+    assert processes_of(local) == []
 
 
 def test_the_sandbox_names_a_bad_setting() -> None:

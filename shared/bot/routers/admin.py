@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from shared.adapters.db import Database
 from shared.bot.admin_view import REJECT_REASONS, AdminCb, card_keyboard, reasons_keyboard
 from shared.bot.i18n import I18n, Locale
-from shared.bot.routers.payments import notify, parse_rubles
+from shared.bot.routers.payments import notify, notify_referrer, parse_rubles
 from shared.config import get_settings
 from shared.domain.money import format_rubles
 from shared.payments.errors import MoneyAlreadySpent, PaymentError
@@ -135,17 +135,7 @@ async def approve(
         return text
     # The user first: if editing the card fails, the retry finds the notice already sent.
     await tell_user(bot, db, payment_id, i18n)
-    bonus = credited.referral_bonus
-    if bonus is not None:
-        await notify(
-            bot,
-            bonus.referrer_telegram_id,
-            i18n.get(
-                "payments.referral_bonus",
-                "en" if bonus.language == "en" else "ru",
-                amount=format_rubles(bonus.amount_kopecks),
-            ),
-        )
+    await notify_referrer(bot, credited.referral_bonus, i18n)
     if query is not None:
         await query.answer()
         amount = format_rubles(credited.entry.amount_kopecks)

@@ -27,7 +27,7 @@ from shared.config import Settings, get_settings
 from shared.domain.money import format_rubles
 from shared.payments.errors import PaymentError, PromoRefused
 from shared.payments.growth import redeem_promo
-from shared.payments.service import Method, Payment, stars_for
+from shared.payments.service import Method, Payment, ReferralBonus, stars_for
 from shared.payments.setup import payments_for
 from shared.services.ledger import Ledger
 from shared.services.users import open_account
@@ -326,21 +326,23 @@ async def on_successful_payment(
             balance=format_rubles(available),
         )
     )
-    bonus = credited.referral_bonus
-    if bonus is not None:
-        await notify(
-            bot,
-            bonus.referrer_telegram_id,
-            i18n.get(
-                "payments.referral_bonus",
-                "en" if bonus.language == "en" else "ru",
-                amount=format_rubles(bonus.amount_kopecks),
-            ),
-        )
+    await notify_referrer(bot, credited.referral_bonus, i18n)
 
 
 def _available(db: Database, wallet_id: int) -> int:
     return Ledger(db, default_hold_ttl_s=3600).balance(wallet_id).available_kopecks
+
+
+async def notify_referrer(bot: Bot, bonus: ReferralBonus | None, i18n: I18n) -> None:
+    """The referrer hears of the bonus a first top-up earned them, in their language."""
+    if bonus is None:
+        return
+    text = i18n.get(
+        "payments.referral_bonus",
+        "en" if bonus.language == "en" else "ru",
+        amount=format_rubles(bonus.amount_kopecks),
+    )
+    await notify(bot, bonus.referrer_telegram_id, text)
 
 
 async def notify(bot: Bot, chat_id: int, text: str) -> None:
