@@ -37,12 +37,11 @@ ECHO = (
 )
 
 
-def first_response_s(
-    target: str, source: Path, env: dict[str, str], request: Callable[[str], httpx.Response]
-) -> tuple[float, int]:
-    port = free_port()
-    began = time.monotonic()
-    process = subprocess.Popen(
+def spawn_function(
+    target: str, source: Path, env: dict[str, str], port: int
+) -> subprocess.Popen[bytes]:
+    """A fresh functions-framework process serving `target` on 127.0.0.1:`port`."""
+    return subprocess.Popen(
         [
             sys.executable,
             *("-m", "functions_framework", "--target", target, "--source", str(source)),
@@ -53,14 +52,27 @@ def first_response_s(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def first_response_s(
+    target: str,
+    source: Path,
+    env: dict[str, str],
+    request: Callable[[str], httpx.Response],
+    timeout_s: float = 30,
+) -> tuple[float, int]:
+    """Seconds from starting a fresh process until its first answer, and that answer."""
+    port = free_port()
+    began = time.monotonic()
+    process = spawn_function(target, source, env, port)
     try:
-        while time.monotonic() - began < 30:
+        while time.monotonic() - began < timeout_s:
             try:
                 response = request(f"http://127.0.0.1:{port}")
                 return time.monotonic() - began, response.status_code
             except httpx.TransportError:
                 time.sleep(0.01)
-        raise RuntimeError(f"{target} did not answer within 30 s")
+        raise RuntimeError(f"{target} did not answer within {timeout_s:.0f} s")
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 
-from scripts.bench_cold_start import ECHO
+from scripts.bench_cold_start import ECHO, spawn_function
+from scripts.bench_cold_start import first_response_s as cold_first_response_s
 from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET, wait_listening
 from scripts.telegram_emulator import TelegramEmulator
 from shared.adapters.db import Database, parse_database_url
@@ -109,17 +110,7 @@ def measure(
 @contextmanager
 def served(target: str, source: Path, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "functions_framework", "--target", target, "--source", str(source)),
-            *("--host", "127.0.0.1", "--port", str(port)),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = spawn_function(target, source, env, port)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_listening(base, process, timeout_s=120)
@@ -132,32 +123,8 @@ def served(target: str, source: Path, env: dict[str, str]) -> Iterator[str]:
 def first_response_s(
     target: str, source: Path, env: dict[str, str], request: Callable[[str], httpx.Response]
 ) -> tuple[float, int]:
-    """A fresh functions-framework process until its first answer (aiogram alone can take
-    tens of seconds on a loaded machine, so the wait is long)."""
-    port = free_port()
-    began = time.monotonic()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "functions_framework", "--target", target, "--source", str(source)),
-            *("--host", "127.0.0.1", "--port", str(port)),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while time.monotonic() - began < 180:
-            try:
-                response = request(f"http://127.0.0.1:{port}")
-                return time.monotonic() - began, response.status_code
-            except httpx.TransportError:
-                time.sleep(0.01)
-        raise RuntimeError(f"{target} did not answer within 180 s")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # aiogram alone can take tens of seconds on a loaded machine, so the wait is long.
+    return cold_first_response_s(target, source, env, request, timeout_s=180)
 
 
 def import_aiogram_s() -> float:
