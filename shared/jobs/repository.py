@@ -72,14 +72,21 @@ class JobRepository:
         self._db = db
 
     def insert_quoted(
-        self, user_id: int, model_id: str, inputs: Mapping[str, Any], price: int, client_ref: str
+        self,
+        user_id: int,
+        model_id: str,
+        inputs: Mapping[str, Any],
+        price: int,
+        client_ref: str,
+        media_seconds: Mapping[str, float] | None = None,
     ) -> Job:
         """A new quoted job; the same client_ref again returns the first job (double clicks)."""
         rows = self._db.run(
             f"""WITH created AS (
-                    INSERT INTO jobs (user_id, model_id, state, inputs, price_kopecks, client_ref)
+                    INSERT INTO jobs (user_id, model_id, state, inputs, price_kopecks, client_ref,
+                                      media_seconds)
                     VALUES (:user_id, :model_id, 'quoted', CAST(:inputs AS jsonb), :price,
-                            :client_ref)
+                            :client_ref, CAST(:media_seconds AS jsonb))
                     ON CONFLICT (client_ref) DO NOTHING
                     RETURNING *)
                 SELECT {_COLUMNS} FROM created j JOIN wallets w ON w.user_id = j.user_id
@@ -91,6 +98,7 @@ class JobRepository:
             inputs=json.dumps(dict(inputs), ensure_ascii=False),
             price=price,
             client_ref=client_ref,
+            media_seconds=json.dumps(dict(media_seconds)) if media_seconds else None,
         )
         return _job(rows[0])
 

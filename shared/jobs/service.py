@@ -129,7 +129,9 @@ class JobService:
         from shared.registry import quote
 
         price = quote(model_id, inputs, self._pricing, media_seconds=media_seconds)
-        return self._jobs.insert_quoted(user_id, model_id, inputs, price, client_ref)
+        return self._jobs.insert_quoted(
+            user_id, model_id, inputs, price, client_ref, media_seconds=media_seconds
+        )
 
     def get(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)

@@ -178,6 +178,16 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
     assert len(job) == 1 and job[0][1] == "delivered"
     assert spent == job[0][0]  # exactly the quote
     assert run_label.endswith(format_rubles(job[0][0]))  # the price the confirm screen showed
+    if category in ("avatars", "experimental"):  # priced by the uploaded audio's length
+        # Repeating it quotes the same upload the same way, not at the model's maximum.
+        press(stack, user_id, result, "🔁")
+        again = wait_for(
+            stack,
+            user_id,
+            lambda m: any(b.startswith("▶ Запустить") for b in buttons(m))
+            and m["message_id"] != summary["message_id"],
+        )
+        assert next(b for b in buttons(again) if b.startswith("▶ Запустить")) == run_label
     assert audit_ledger(stack.db).ok
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -55,7 +55,7 @@ SELECT j.id::text, j.model_id, j.state, j.price_kopecks, j.created_at,
 _JOB_SQL = f"""
 SELECT j.id::text, j.model_id, j.state, j.price_kopecks, j.created_at,
        (SELECT l.amount FROM ledger l WHERE l.ref = 'job:' || j.id::text || ':capture'),
-       j.inputs, j.error_code
+       j.inputs, j.error_code, j.media_seconds
   FROM jobs j JOIN users u ON u.id = j.user_id
  WHERE j.id = CAST(:job_id AS uuid) AND u.telegram_id = :telegram_id
    AND j.state IN {_SHOWN_STATES}
@@ -72,6 +72,7 @@ class JobRow:
     charged_kopecks: int | None
     inputs: dict[str, Any]
     error_code: str | None
+    media_seconds: dict[str, float] | None = None  # what the upload's length was quoted on
 
     @property
     def hex(self) -> str:
@@ -104,7 +105,10 @@ def read_job(db: Database, telegram_id: int, job_hex: str) -> JobRow | None:
     except ValueError:
         return None
     rows = db.run(_JOB_SQL, job_id=job_id, telegram_id=telegram_id)
-    return _row(rows[0], rows[0][6], rows[0][7]) if rows else None
+    if not rows:
+        return None
+    job = _row(rows[0], rows[0][6], rows[0][7])
+    return replace(job, media_seconds=rows[0][8] or None)
 
 
 def _title(model_id: str, locale: Locale) -> str:
@@ -245,8 +249,20 @@ async def repeat(
         return
     await query.answer()
     await state.set_state(Wizard.filling)
-    await state.set_data({"model": entry.id, "values": dict(job.inputs), "todo": []})
-    await summary(query.message, state, entry, dict(job.inputs), i18n, locale, edit=edit)
+    data: dict[str, Any] = {"model": entry.id, "values": dict(job.inputs), "todo": []}
+    if job.media_seconds:
+        data["media_seconds"] = dict(job.media_seconds)
+    await state.set_data(data)
+    await summary(
+        query.message,
+        state,
+        entry,
+        dict(job.inputs),
+        i18n,
+        locale,
+        edit=edit,
+        media_seconds=job.media_seconds,
+    )
 
 
 # --- handlers -------------------------------------------------------------------------------
