@@ -184,8 +184,10 @@ def test_from_menu_to_a_delivered_result(stack: Stack, category: str) -> None:
         again = wait_for(
             stack,
             user_id,
-            lambda m: any(b.startswith("▶ Запустить") for b in buttons(m))
-            and m["message_id"] != summary["message_id"],
+            lambda m: (
+                any(b.startswith("▶ Запустить") for b in buttons(m))
+                and m["message_id"] != summary["message_id"]
+            ),
         )
         assert next(b for b in buttons(again) if b.startswith("▶ Запустить")) == run_label
     assert audit_ledger(stack.db).ok
