@@ -23,10 +23,14 @@ $(TASKS_EMULATOR_STAMP): requirements-tasks-emulator.txt
 	touch $(TASKS_EMULATOR_STAMP)
 
 # Offline deploy checks (tests/deploy): python-hcl2 and checkov each in a virtualenv of their
-# own (checkov's parser installs a module named hcl2 too); serverless v3 from npm when npm exists.
+# own (checkov's parser installs a module named hcl2 too); serverless v3 from npm (Node.js and
+# npm from Debian's packages when the machine has none).
 DEPLOY_CHECKS_STAMP := .venv-deploy-checks/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
-NODE_STAMP := $(if $(shell command -v npm 2>/dev/null),node_modules/.installed)
+NODE_STAMP := node_modules/.installed
+NPM := /usr/bin/npm
+$(NPM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 
 $(DEPLOY_CHECKS_STAMP): requirements-deploy-checks.txt
 	test -x .venv-deploy-checks/bin/python || $(PYTHON) -m venv .venv-deploy-checks
@@ -38,7 +42,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | $(NPM)
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
