@@ -7,7 +7,6 @@ unreachable, so the queue comes back.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
@@ -18,6 +17,7 @@ from flask import Request
 
 from shared.bootstrap import get_database, observe
 from shared.bot.i18n import I18n
+from shared.bot.thread_loop import run_on_thread_loop
 from shared.config import ConfigError, get_settings
 from shared.delivery.service import DeliveryService
 from shared.jobs.service import JobNotFound, RetryLater
@@ -52,17 +52,17 @@ async def deliver(job_id: str, again: bool, progress: bool = False) -> str:
     from aiogram import Bot
     from aiogram.client.telegram import TelegramAPIServer
 
-    from shared.bot.session import InvocationSession
+    from shared.bot.thread_loop import thread_session
 
     settings = get_settings()
     if settings.telegram_bot_token is None:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
-    # One SSL context per process and no close-time sleep (docs/BOT.md, "Session").
-    session = InvocationSession(TelegramAPIServer.from_base(settings.telegram_api_base))
-    async with Bot(settings.telegram_bot_token.get_secret_value(), session=session) as bot:
-        if progress:
-            return await delivery().progress(bot, job_id)
-        return await delivery().deliver(bot, job_id, again=again)
+    # This thread's session: its connections to the Bot API outlive one delivery.
+    session = thread_session(TelegramAPIServer.from_base(settings.telegram_api_base))
+    bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
+    if progress:
+        return await delivery().progress(bot, job_id)
+    return await delivery().deliver(bot, job_id, again=again)
 
 
 @functions_framework.http
@@ -78,7 +78,7 @@ def deliver_result(request: Request) -> Response:
     again = bool(isinstance(payload, dict) and payload.get("again"))
     progress = bool(isinstance(payload, dict) and payload.get("progress"))
     try:
-        outcome = asyncio.run(deliver(job_id, again, progress))
+        outcome = run_on_thread_loop(deliver(job_id, again, progress))
     except JobNotFound:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:

@@ -6,7 +6,7 @@ import re
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from scripts.telegram_emulator.actions import ProfileChanges, UserActions
 from scripts.telegram_emulator.delivery import RetryPolicy, UpdateBus
@@ -14,17 +14,11 @@ from scripts.telegram_emulator.files import FileStore, IncomingFile
 from scripts.telegram_emulator.methods import BotApi
 from scripts.telegram_emulator.router import EmulatorApp
 from scripts.telegram_emulator.state import CallRecord, EmulatorState
+from shared.queue.local_app import KeepAliveServer
 
 DEFAULT_TOKEN = "7903518264:AAEmulatorTokenForLocalTestsOnly-x1"  # noqa: S105 (a fake token)
 DEFAULT_PREFIX = "/tg/api"
 _TOKEN_SHAPE = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No access log: a benchmark makes thousands of requests."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 class TelegramEmulator:
@@ -83,7 +77,7 @@ class TelegramEmulator:
         self.actions = UserActions(self, self.state, self.files, self.bus, self.api)
         # The WSGI app, for a host that mounts the emulator in its own server (start(serve=False)).
         self.wsgi_app = EmulatorApp(self)
-        self._server: BaseWSGIServer | None = None
+        self._server: BaseWSGIServer | KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self._delivering = False
 
@@ -135,10 +129,12 @@ class TelegramEmulator:
             self._delivering = True
         if not serve or self._server is not None:
             return self.public_base_url or self.base_url
-        handler = WSGIRequestHandler if self.log_requests else _QuietRequestHandler
-        self._server = make_server(
-            self.host, self.port, self.wsgi_app, threaded=True, request_handler=handler
-        )
+        if self.log_requests:
+            self._server = make_server(self.host, self.port, self.wsgi_app, threaded=True)
+        else:
+            # HTTP/1.1 keep-alive, as api.telegram.org: a bot's session reuses its connections
+            # (Werkzeug's server closes each one and starts a thread per request).
+            self._server = KeepAliveServer((self.host, self.port), self.wsgi_app)
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="tg-emulator-http", daemon=True

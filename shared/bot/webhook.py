@@ -12,10 +12,10 @@
 | handler raised or timed out, attempts left     | 500    | attempt counted        |
 | handler raised on the last attempt             | 200    | marked failed          |
 
-Each update runs on its thread's own event loop (kept between updates; concurrent
-requests on a threaded server never share one), and the Bot (with its aiohttp
-session) lives exactly as long as one update; whatever an update leaves running is
-cancelled before the next (docs/BOT.md has the measurements behind this choice).
+Each update runs on its thread's own event loop, with a Bot of its own on the thread's
+Bot API session (both kept between updates, never shared between threads); whatever an
+update leaves running is cancelled before the next (shared/bot/thread_loop.py;
+docs/BOT.md has the measurements behind this choice).
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import asyncio
 import hmac
 import json
 import logging
-import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
@@ -42,7 +40,7 @@ from shared.adapters.db import Database
 from shared.bot.dispatcher import build_dispatcher
 from shared.bot.fsm_storage import PostgresStorage
 from shared.bot.i18n import get_i18n
-from shared.bot.session import InvocationSession
+from shared.bot.thread_loop import run_on_thread_loop, thread_session
 from shared.bot.updates import AfterFailure, Claim, UpdateLog
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  # a header name
@@ -50,7 +48,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  # a header name
 HANDLER_TIMEOUT_S = 45.0
 IN_FLIGHT_RETRY_AFTER_S = 10
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -59,27 +56,6 @@ class WebhookReply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-_thread_loops = threading.local()
-
-
-def run_on_thread_loop(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work` on this thread's own event loop, kept between updates: a new loop per
-    update costs its executor thread and shutdown (1.5-2 ms). Whatever the update left
-    behind is cancelled before returning, so nothing runs into the next one."""
-    runner: asyncio.Runner | None = getattr(_thread_loops, "runner", None)
-    if runner is None:
-        runner = _thread_loops.runner = asyncio.Runner()
-    try:
-        return runner.run(work)
-    finally:
-        loop = runner.get_loop()
-        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 
 def _reply(status: int, outcome: str, **headers: str) -> WebhookReply:
@@ -136,9 +112,9 @@ class TelegramWebhook:
         return self._handle_update(bot, update)
 
     def _new_bot(self) -> Bot:
-        # Cheap: the aiohttp ClientSession is created on the first API call, and the
-        # session reuses the process's SSL context (shared/bot/session.py).
-        return Bot(self._token, session=InvocationSession(self._api))
+        # A Bot per update on this thread's session: its keep-alive connections to the
+        # Bot API serve every update this thread handles (shared/bot/thread_loop.py).
+        return Bot(self._token, session=thread_session(self._api))
 
     def _handle_update(self, bot: Bot, update: Update) -> WebhookReply:
         try:
@@ -189,8 +165,5 @@ class TelegramWebhook:
 
     async def _feed(self, bot: Bot, update: Update) -> bool:
         """True when a handler took the update; kinds no router handles are ignored."""
-        async with bot.context(auto_close=True):
-            result = await asyncio.wait_for(
-                self._dispatcher.feed_update(bot, update), self._timeout_s
-            )
+        result = await asyncio.wait_for(self._dispatcher.feed_update(bot, update), self._timeout_s)
         return result is not UNHANDLED

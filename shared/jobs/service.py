@@ -243,9 +243,10 @@ class JobService:
     ) -> Job:
         """A callback whose URL signature was already checked. Raises JobNotFound,
         SignatureError (KIE's webhook signature), MalformedResult, RetryLater."""
+        job = self.get(job_id)
+        # Imported once the job exists: a forged or stale id never pays for the registry.
         from shared.registry import get_model
 
-        job = self.get(job_id)
         if self.policy.kie_webhook_key:
             verify_kie_webhook(
                 task_id_of(body),

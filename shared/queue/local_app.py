@@ -17,10 +17,11 @@ import sys
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import LimitedStream
 
 from shared.queue.local import LocalTaskQueue
 from shared.queue.port import JsonValue, QueueClosed, TaskQueueError
@@ -117,6 +118,7 @@ class LocalQueueApp:
 # with its length, so the next request starts exactly where this one ended.
 
 MAX_KEEP_ALIVE_BODY = 4 * MAX_REQUEST_BYTES
+MAX_DRAINED_BODY = 128 * 1024 * 1024
 
 
 class _KeepAliveHandler(BaseHTTPRequestHandler):
@@ -128,16 +130,20 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         pass  # one stderr line per task would cost more than the task
 
     def _serve(self) -> None:
+        streamed: LimitedStream | None = None
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._reply("411 Length Required", [("Content-Type", "text/plain")], b"")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        oversized = length > MAX_KEEP_ALIVE_BODY
-        if oversized:
-            # The app refuses it (413) without reading; the unread rest ends the connection.
-            self.close_connection = True
-            body_stream: Any = self.rfile
+            # aiohttp sends multipart uploads chunked (their size is unknown up front).
+            chunked = self._read_chunked(MAX_DRAINED_BODY)
+            if chunked is None:
+                self.close_connection = True
+                self._reply("413 Request Entity Too Large", [("Content-Type", "text/plain")], b"")
+                return
+            length = len(chunked)
+            body_stream: Any = io.BytesIO(chunked)
+        elif (length := int(self.headers.get("Content-Length") or 0)) > MAX_KEEP_ALIVE_BODY:
+            # Streamed to the app (an upload, or a body the queue refuses with 413 unread).
+            streamed = LimitedStream(cast("IO[bytes]", self.rfile), length)
+            body_stream = streamed
         else:
             body_stream = io.BytesIO(self.rfile.read(length) if length else b"")
         path, _, query = self.path.partition("?")
@@ -152,6 +158,7 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
             "SERVER_PORT": str(self.connection.getsockname()[1]),
             "SERVER_PROTOCOL": self.request_version,
             "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": str(self.client_address[1]),
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
             "wsgi.input": body_stream,
@@ -162,7 +169,8 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         }
         for key, value in self.headers.items():
             name = "HTTP_" + key.upper().replace("-", "_")
-            if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            # A chunked body has been read whole: the app sees it with its length.
+            if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"):
                 environ[name] = value
         started: list[Any] = []
 
@@ -178,7 +186,31 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         finally:
             if hasattr(result, "close"):
                 result.close()
+        if streamed is not None and not streamed.is_exhausted:
+            # A client still sending would see a reset instead of the answer: read the rest
+            # (within reason) before answering, and keep the connection only if it all came.
+            if length <= MAX_DRAINED_BODY:
+                streamed.exhaust()
+            else:
+                self.close_connection = True
         self._reply(started[0], started[1], data)
+
+    def _read_chunked(self, max_bytes: int) -> bytes | None:
+        """A chunked body, whole; None when it exceeds max_bytes."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(1024)
+            chunk = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if chunk == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            size += chunk
+            if size > max_bytes:
+                return None
+            parts.append(self.rfile.read(chunk))
+            self.rfile.readline(16)  # the CRLF after the chunk
 
     def _reply(self, status: str, headers: list[tuple[str, str]], data: bytes) -> None:
         # Status, headers and body in one write: with keep-alive, a response split across

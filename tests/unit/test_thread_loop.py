@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from shared.bot.webhook import run_on_thread_loop
+from shared.bot.thread_loop import run_on_thread_loop
 
 
 async def current_loop() -> asyncio.AbstractEventLoop:
