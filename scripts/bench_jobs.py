@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from scripts.job_stack import Stack, benchmark_stack
+from scripts.job_stack import BENCH_FUNCTION_WORKERS, Stack, benchmark_stack
 from shared.jobs.states import JobState
 from shared.registry import enabled_models, kopecks_for
 from shared.registry.samples import sample_inputs, sample_media_seconds
@@ -159,7 +159,7 @@ def main() -> int:
     parser.add_argument("--duplicate", type=float, default=0.10)
     parser.add_argument("--lost", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--function-workers", type=int, default=2)
+    parser.add_argument("--function-workers", type=int, default=BENCH_FUNCTION_WORKERS)
     options = parser.parse_args()
     with benchmark_stack(
         function_workers=options.function_workers,
