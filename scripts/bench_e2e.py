@@ -28,7 +28,7 @@ VISUALS = next(c.label.ru for c in categories() if c.slug == "visuals")
 
 
 def last_out(stack: Stack, user: int) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = stack.telegram.chat(user)["messages"]
+    messages: list[dict[str, Any]] = stack.users.chat(user)["messages"]
     return [m for m in messages if m["direction"] == "out"][-1]
 
 
@@ -40,29 +40,29 @@ def press_prefix(stack: Stack, user: int, prefix: str) -> None:
         for b in row
         if b["text"].startswith(prefix)
     )
-    stack.telegram.press(user, message["message_id"], label)
+    stack.users.press(user, message["message_id"], label)
 
 
 def journey(stack: Stack, user: int, timeout_s: float) -> float | None:
     """Seconds from the run press to the result in the chat; None when it never came."""
-    stack.telegram.send_text(user, "/start")
+    stack.users.send_text(user, "/start")
     press_prefix(stack, user, "✨ Создать")
     press_prefix(stack, user, VISUALS)
     models = last_out(stack, user)
-    stack.telegram.press(user, models["message_id"], models["keyboard"][0][0]["text"])
+    stack.users.press(user, models["message_id"], models["keyboard"][0][0]["text"])
     press_prefix(stack, user, "Начать")
-    stack.telegram.send_text(user, PROMPT)
+    stack.users.send_text(user, PROMPT)
     for _ in range(8):
         message = last_out(stack, user)
         labels = [b["text"] for row in message.get("keyboard", []) for b in row]
         if any(label.startswith("▶") for label in labels):
             break
-        stack.telegram.press(user, message["message_id"], labels[0])
+        stack.users.press(user, message["message_id"], labels[0])
     pressed = time.monotonic()
     press_prefix(stack, user, "▶ Запустить")
     deadline = pressed + timeout_s
     while time.monotonic() < deadline:
-        messages = stack.telegram.chat(user)["messages"]
+        messages = stack.users.chat(user)["messages"]
         if any("Готово:" in (m.get("caption") or m.get("text") or "") for m in messages):
             return time.monotonic() - pressed
         time.sleep(0.02)

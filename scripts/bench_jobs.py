@@ -160,9 +160,15 @@ def main() -> int:
     parser.add_argument("--lost", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--function-workers", type=int, default=BENCH_FUNCTION_WORKERS)
+    parser.add_argument(
+        "--telegram-process",
+        action="store_true",
+        help="the Telegram emulator in a process of its own (default: in this one)",
+    )
     options = parser.parse_args()
     with benchmark_stack(
         function_workers=options.function_workers,
+        telegram_in_process=not options.telegram_process,
         seed=options.seed,
         failure_rate=options.failure,
         duplicate_rate=options.duplicate,

@@ -3,7 +3,8 @@
     python -m scripts.bench_webhook [--updates 600] [--concurrency 8] [--cold-runs 3]
 
 Warm: the real `telegram_webhook` function under functions-framework (the platform's CLI)
-in its own process, on a fresh embedded Postgres, answering to the Telegram emulator,
+in its own process, on a fresh embedded Postgres, answering to the Telegram emulator (a
+process of its own, as Telegram is another machine),
 against a bare echo function under the same CLI in the same run. Each update is POSTed
 as Telegram would (secret header, JSON body); the mix, per user: /start, /menu, /balance,
 /history, /settings, a text no handler takes, and a duplicate of the first update. Latency
@@ -17,7 +18,6 @@ run. Goal: our own cost on top of aiogram's import ≤ 300 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import resource
@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,8 @@ import httpx
 from scripts.bench_cold_start import ECHO, FirstResponse, spawn_function
 from scripts.bench_cold_start import first_response_s as cold_first_response_s
 from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET, wait_listening
-from scripts.telegram_emulator import TelegramEmulator
+from scripts.telegram_emulator.client import TelegramUsers
+from scripts.telegram_emulator.process import emulator_process
 from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
 from shared.adapters.migrate import migrate
@@ -62,7 +64,7 @@ def message_update(user_id: int, text: str, update_id: int | None = None) -> dic
     return {"update_id": update_id or next(_update_ids), "message": message}
 
 
-def workload(telegram: TelegramEmulator, updates: int) -> list[dict[str, Any]]:
+def workload(telegram: TelegramUsers, updates: int) -> list[dict[str, Any]]:
     """Whole users' worth of updates (each user known to the emulator, so sends succeed)."""
     bodies: list[dict[str, Any]] = []
     user_id = 880_000_000
@@ -97,14 +99,24 @@ def measure(
     per_user = 7  # len(COMMANDS) + the duplicate: a user's updates stay on one sender
     chunks = [rest[i : i + per_user] for i in range(0, len(rest), per_user)]
 
+    # One keep-alive connection per sender, as Telegram keeps its webhook connections open
+    # (a client per chunk would spend the senders' CPU on SSL contexts and handshakes).
+    senders = threading.local()
+    clients: list[httpx.Client] = []
+
     def send(chunk: list[dict[str, Any]]) -> int:
-        with httpx.Client(timeout=60) as client:
-            return sum(client.post(url, json=b, headers=HEADERS).status_code >= 300 for b in chunk)
+        client: httpx.Client | None = getattr(senders, "client", None)
+        if client is None:
+            client = senders.client = httpx.Client(timeout=60)
+            clients.append(client)
+        return sum(client.post(url, json=b, headers=HEADERS).status_code >= 300 for b in chunk)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         failures += sum(pool.map(send, chunks))
     throughput = len(rest) / (time.perf_counter() - began)
+    for client in clients:
+        client.close()
     return latencies, throughput, failures
 
 
@@ -146,14 +158,6 @@ def report_warm(name: str, latencies: list[float], throughput: float, failures: 
     )
 
 
-class _Stopper:
-    def __init__(self, telegram: TelegramEmulator) -> None:
-        self._telegram = telegram
-
-    def close(self) -> None:
-        self._telegram.stop()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--updates", type=int, default=700)
@@ -163,10 +167,12 @@ def main() -> int:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kie-bench-webhook-") as tmp:
         server = EmbeddedPostgres(Path(tmp) / "data", free_port(), fast=True)
-        telegram = TelegramEmulator(token=BOT_TOKEN)
-        with server.running(), contextlib.closing(_Stopper(telegram)):
+        telegram_port = free_port()
+        telegram_url = f"http://127.0.0.1:{telegram_port}"
+        # The emulator (Telegram) in its own process, as the platform's fakes in bench_jobs:
+        # its work must not share the senders' GIL, which the echo baseline does not pay.
+        with server.running(), emulator_process(BOT_TOKEN, telegram_port) as telegram:
             migrate(Database(parse_database_url(server.url)))
-            telegram_url = telegram.start()
             echo = Path(tmp) / "echo.py"
             echo.write_text(ECHO)
             env = {

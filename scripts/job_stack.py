@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from scripts.kie_simulator import KieSimulator
 from scripts.telegram_emulator import TelegramEmulator
+from scripts.telegram_emulator.client import TelegramUsers
+from scripts.telegram_emulator.process import emulator_process
 from shared.adapters.db import Database
 from shared.adapters.embedded_pg import free_port
 from shared.config import load_settings
@@ -56,14 +58,22 @@ class Stack:
     service: JobService
     ledger: Ledger
     kie: KieClient
-    telegram: TelegramEmulator
+    users: TelegramUsers  # play users, wherever the emulator runs
+    hosted_telegram: TelegramEmulator | None  # None when the emulator has its own process
+
+    @property
+    def telegram(self) -> TelegramEmulator:
+        """The emulator itself, for tests that look inside it (calls, state)."""
+        if self.hosted_telegram is None:
+            raise RuntimeError("the Telegram emulator runs in its own process: use stack.users")
+        return self.hosted_telegram
 
     def fn(self, name: str) -> str:
         return f"{self.functions_url}/{name}"
 
     def new_wallet(self, telegram_id: int, kopecks: int) -> tuple[int, int]:
         account = open_account(self.db, telegram_id)
-        self.telegram.add_user(telegram_id, "Анна", language_code="ru")
+        self.users.add_user(telegram_id, "Анна", language_code="ru")
         if kopecks:
             self.ledger.topup(account.wallet_id, kopecks, f"e2e-funds:{telegram_id}")
         return account.user_id, account.wallet_id
@@ -174,6 +184,7 @@ def job_stack(
     queue_max_attempts: int = 6,
     function_workers: int = 1,
     sim_in_process: bool = True,
+    telegram_in_process: bool = True,
     function_env_extra: Mapping[str, str] | None = None,
     **sim_knobs: Any,
 ) -> Iterator[Stack]:
@@ -211,8 +222,17 @@ def job_stack(
         attempt_timeout_s=30,
     )
     queue_server, queue_url = serve_queue(queue)
-    telegram = TelegramEmulator(token=BOT_TOKEN)
-    telegram_url = telegram.start()
+    telegram: TelegramEmulator | None = None
+    exits = ExitStack()
+    if telegram_in_process:
+        telegram = TelegramEmulator(token=BOT_TOKEN)
+        telegram_url = telegram.start()
+        users: TelegramUsers = telegram
+    else:
+        # Telegram is another machine too: its own process and GIL, reached by the user API.
+        telegram_port = free_port()
+        telegram_url = f"http://127.0.0.1:{telegram_port}"
+        users = exits.enter_context(emulator_process(BOT_TOKEN, telegram_port))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -248,17 +268,18 @@ def job_stack(
             timeout=10,
         ).raise_for_status()
         yield Stack(
-            db,
-            database_url,
-            sim,
-            sim_url,
-            queue,
-            queue_url,
-            functions_url,
-            service,
-            ledger,
-            kie,
-            telegram,
+            db=db,
+            database_url=database_url,
+            sim=sim,
+            sim_url=sim_url,
+            queue=queue,
+            queue_url=queue_url,
+            functions_url=functions_url,
+            service=service,
+            ledger=ledger,
+            kie=kie,
+            users=users,
+            hosted_telegram=telegram,
         )
     finally:
         process.terminate()
@@ -266,7 +287,9 @@ def job_stack(
         queue.close()
         queue_server.shutdown()
         queue_server.server_close()
-        telegram.stop()
+        if telegram is not None:
+            telegram.stop()
+        exits.close()
         if sim is not None:
             sim.stop()
         if sim_process is not None:
@@ -298,6 +321,7 @@ def benchmark_stack(**options: Any) -> Iterator[Stack]:
                 # (bench_jobs: 2 → ~30 jobs/s, 3 → ~40, 4 → ~55, 5-6 no better).
                 "function_workers": BENCH_FUNCTION_WORKERS,
                 "sim_in_process": False,
+                "telegram_in_process": False,
                 "delay_s": 0.0,
                 **options,
             }

@@ -15,7 +15,7 @@ from scripts.telegram_emulator.files import IncomingFile
 if TYPE_CHECKING:
     from scripts.telegram_emulator.server import TelegramEmulator
 
-_USER_PATH = re.compile(r"^/users/(-?\d+)/(send|press|pay|block|unblock|chat)/?$")
+_USER_PATH = re.compile(r"^/users/(-?\d+)/(send|press|pay|block|unblock|chat|profile)/?$")
 _FILE_PATH = re.compile(r"^/files/([A-Za-z0-9_-]+)$")
 
 
@@ -85,6 +85,9 @@ class UserApi:
                 user_id, _int_field(fields, "message_id"), str(email) if email else None
             )
             return json_response(result)
+        if action == "profile":
+            chat = actions.user(user_id, _profile(fields))
+            return json_response({"user": chat.profile.user_json()})
         if action == "block":
             return json_response(actions.block(user_id))
         return json_response(actions.unblock(user_id))
