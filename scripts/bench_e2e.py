@@ -61,11 +61,13 @@ def journey(stack: Stack, user: int, timeout_s: float) -> float | None:
     pressed = time.monotonic()
     press_prefix(stack, user, "▶ Запустить")
     deadline = pressed + timeout_s
+    revision: int | None = None
     while time.monotonic() < deadline:
-        messages = stack.users.chat(user)["messages"]
-        if any("Готово:" in (m.get("caption") or m.get("text") or "") for m in messages):
+        # A long poll: the emulator answers as soon as the chat changes.
+        view = stack.users.chat(user, after=revision, wait_s=min(5.0, deadline - time.monotonic()))
+        if any("Готово:" in (m.get("caption") or m.get("text") or "") for m in view["messages"]):
             return time.monotonic() - pressed
-        time.sleep(0.02)
+        revision = view["revision"]
     return None
 
 

@@ -120,6 +120,7 @@ class UserActions:
                 **fields,
             )
             chat.messages[message.message_id] = message
+            self.state.touch(chat)
             return message
 
     def _publish_message(self, chat: Chat, message: StoredMessage) -> UpdateRecord:
@@ -338,6 +339,7 @@ class UserActions:
         payment["provider_payment_charge_id"] = provider_charge
         with self.state.lock:
             message.extra["paid"] = True
+            self.state.touch(chat)
             self.state.charges[telegram_charge] = ChargeRecord(
                 telegram_charge,
                 user_id,
@@ -389,15 +391,21 @@ class UserActions:
                 for chat in self.state.chats.values()
             ]
 
-    def chat_view(self, user_id: int, files_url: str) -> dict[str, Any]:
+    def chat_view(
+        self, user_id: int, files_url: str, *, after: int | None = None, wait_s: float = 0
+    ) -> dict[str, Any]:
+        """The chat; with `after`, first waits up to `wait_s` for a revision past it."""
         chat = self._existing(user_id)
         with self.state.lock:
+            if after is not None and wait_s > 0:
+                self.state.changed.wait_for(lambda: chat.revision > after, timeout=wait_s)
             messages = [
                 _message_view(message, files_url, self.files) for message in chat.messages.values()
             ]
             return {
                 "user": chat.profile.user_json(),
                 "blocked": chat.blocked,
+                "revision": chat.revision,
                 "messages": messages,
             }
 

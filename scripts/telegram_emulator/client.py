@@ -19,7 +19,9 @@ class TelegramUsers(Protocol):
 
     def press(self, user_id: int, message_id: int, button: str) -> dict[str, Any]: ...
 
-    def chat(self, user_id: int) -> dict[str, Any]: ...
+    def chat(
+        self, user_id: int, *, after: int | None = None, wait_s: float = 0
+    ) -> dict[str, Any]: ...
 
 
 class UserApiError(RuntimeError):
@@ -59,5 +61,6 @@ class UserApiClient:
     def press(self, user_id: int, message_id: int, button: str) -> dict[str, Any]:
         return self._post(f"/users/{user_id}/press", {"message_id": message_id, "button": button})
 
-    def chat(self, user_id: int) -> dict[str, Any]:
-        return self._answer(self._http.get(f"/users/{user_id}/chat"))
+    def chat(self, user_id: int, *, after: int | None = None, wait_s: float = 0) -> dict[str, Any]:
+        params: dict[str, Any] = {} if after is None else {"after": after, "wait": wait_s}
+        return self._answer(self._http.get(f"/users/{user_id}/chat", params=params))

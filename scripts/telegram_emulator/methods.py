@@ -223,6 +223,7 @@ class BotApi:
                 extra=extra or {},
             )
             chat.messages[message.message_id] = message
+            self.state.touch(chat)
             return message
 
     def _json(self, chat: Chat, message: StoredMessage) -> dict[str, Any]:
@@ -281,6 +282,7 @@ class BotApi:
             message.source_text = source_text
             message.edit_date = unix_now()
             message.edit_count += 1
+            self.state.touch(chat)
         return Answer(self._json(chat, message))
 
     def edit_message_text(self, params: Params) -> Answer:
@@ -331,6 +333,7 @@ class BotApi:
             if message is None or message.deleted:
                 raise errors.bad_request(errors.MESSAGE_TO_DELETE_NOT_FOUND)
             message.deleted = True
+            self.state.touch(chat)
         return Answer(True)
 
     def answer_callback_query(self, params: Params) -> Answer:

@@ -206,8 +206,12 @@ class TelegramEmulator:
     def block(self, user_id: int) -> dict[str, Any]:
         return self.actions.block(user_id)
 
-    def chat(self, user_id: int) -> dict[str, Any]:
-        return self.actions.chat_view(user_id, f"{self.user_api_url}/files")
+    def chat(self, user_id: int, *, after: int | None = None, wait_s: float = 0) -> dict[str, Any]:
+        """The chat as the user API shows it; with `after` (a revision it returned), first
+        waits up to `wait_s` for a new, edited or deleted message."""
+        return self.actions.chat_view(
+            user_id, f"{self.user_api_url}/files", after=after, wait_s=wait_s
+        )
 
     def calls(self, method: str | None = None) -> list[CallRecord]:
         """Every Bot API call received, in order; only those of `method` (any case) if given."""

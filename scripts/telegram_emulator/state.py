@@ -73,6 +73,7 @@ class Chat:
     next_message_id: int = 1
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     blocked: bool = False
+    revision: int = 0  # bumped by every new, edited or deleted message (long polling)
     recent_sends: deque[float] = field(default_factory=deque)
 
     def take_message_id(self) -> int:
@@ -137,6 +138,7 @@ class CallRecord:
 class EmulatorState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # a chat's revision moved
         self.chats: dict[int, Chat] = {}
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.pre_checkouts: dict[str, PreCheckoutRecord] = {}
@@ -156,6 +158,12 @@ class EmulatorState:
             else:
                 chat.profile = profile
             return chat
+
+    def touch(self, chat: Chat) -> None:
+        """A message of `chat` appeared or changed: wake whoever waits for it."""
+        with self.lock:
+            chat.revision += 1
+            self.changed.notify_all()
 
     def chat(self, chat_id: int) -> Chat | None:
         with self.lock:

@@ -19,6 +19,9 @@ _USER_PATH = re.compile(r"^/users/(-?\d+)/(send|press|pay|block|unblock|chat|pro
 _FILE_PATH = re.compile(r"^/files/([A-Za-z0-9_-]+)$")
 
 
+MAX_CHAT_WAIT_S = 30.0  # a long poll of the chat answers at the latest after this
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
@@ -63,7 +66,9 @@ class UserApi:
         if action == "chat":
             if request.method != "GET":
                 return _error(405, "use GET")
-            return json_response(self.emulator.chat(user_id))
+            after = request.args.get("after", type=int)
+            wait_s = min(request.args.get("wait", default=0.0, type=float), MAX_CHAT_WAIT_S)
+            return json_response(self.emulator.chat(user_id, after=after, wait_s=wait_s))
         if request.method != "POST":
             return _error(405, "use POST")
         if action == "send":

@@ -235,6 +235,8 @@ class KeepAliveServer(ThreadingHTTPServer):
     (whole bodies in and out; not for streaming answers)."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of new connections beyond it is reset.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Any) -> None:
         handler = type("Handler", (_KeepAliveHandler,), {"app": staticmethod(app)})

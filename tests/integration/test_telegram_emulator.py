@@ -48,6 +48,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
 from scripts.telegram_emulator import TelegramEmulator
+from scripts.telegram_emulator.client import UserApiClient
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram" / "updates"
 SECRET = "emulator-test_secret-42"
@@ -936,3 +937,38 @@ def test_a_host_can_mount_the_emulator_under_a_path() -> None:
         emulator.stop()
         host.shutdown()
         host.server_close()
+
+
+def test_user_api_client_profile_and_long_polled_chat(emulator: TelegramEmulator) -> None:
+    users = UserApiClient(emulator.user_api_url)
+    try:
+        users.add_user(507, "Борис", language_code="en")
+        profile = user_api(emulator, "/users").json()["users"]
+        assert {"id": 507, "first_name": "Борис", "language_code": "en"}.items() <= next(
+            u for u in profile if u["id"] == 507
+        ).items()
+        quiet = users.chat(507)
+        assert quiet["messages"] == []
+
+        # Nothing new: the long poll answers after its wait, with the same revision.
+        began = time.monotonic()
+        unchanged = users.chat(507, after=quiet["revision"], wait_s=0.3)
+        assert time.monotonic() - began >= 0.25
+        assert unchanged["revision"] == quiet["revision"]
+
+        # The bot writes while the user waits: the poll answers at once with the message.
+        async def write_later(bot: Bot) -> None:
+            await asyncio.sleep(0.2)
+            await bot.send_message(507, "Hello from the bot")
+
+        waiter = threading.Thread(target=lambda: run_with_bot(emulator, write_later))
+        waiter.start()
+        began = time.monotonic()
+        changed = users.chat(507, after=quiet["revision"], wait_s=10)
+        waited = time.monotonic() - began
+        waiter.join()
+        assert waited < 5
+        assert changed["revision"] > quiet["revision"]
+        assert [m["text"] for m in changed["messages"]] == ["Hello from the bot"]
+    finally:
+        users.close()
