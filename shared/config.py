@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Each source walks every field again: a deployed function has no .env file, and
         # skipping its source takes ~15 ms off a cold start.
-        if Path(".env").is_file():
+        files = getattr(dotenv_settings, "env_file", None)  # `.env`, or `_env_file=`
+        paths = [files] if isinstance(files, str | Path) else list(files or ())
+        if any(Path(path).is_file() for path in paths):
             return init_settings, env_settings, dotenv_settings, file_secret_settings
         return init_settings, env_settings, file_secret_settings
 

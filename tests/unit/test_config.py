@@ -74,3 +74,15 @@ def test_lists_are_json_and_top_up_packs_must_fit_the_bounds(
     monkeypatch.setenv("TOPUP_MIN_RUB", "600")
     with pytest.raises(ConfigError, match="TOPUP_MIN_RUB must not exceed TOPUP_MAX_RUB"):
         load_settings(_env_file=None)
+
+
+def test_a_dotenv_in_the_working_directory_is_read_and_its_absence_is_fine(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.delenv("LOCAL_PG_PORT", raising=False)
+    assert load_settings().local_pg_port == 54329  # no .env: the default
+    (Path(str(tmp_path)) / ".env").write_text("LOCAL_PG_PORT=55556\n")
+    assert load_settings().local_pg_port == 55556
