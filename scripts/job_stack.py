@@ -282,9 +282,10 @@ def job_stack(
             hosted_telegram=telegram,
         )
     finally:
+        # The queue first: with the functions gone, its pending tasks would only fail.
+        queue.close()
         process.terminate()
         process.wait(timeout=10)
-        queue.close()
         queue_server.shutdown()
         queue_server.server_close()
         if telegram is not None:
