@@ -37,15 +37,16 @@ def _submit(payload: dict[str, Any]) -> bool:
 
 
 def _deliver(payload: dict[str, Any]) -> bool:
-    import asyncio
-
     from functions.deliver_result import deliver
+    from shared.bot.thread_loop import run_on_thread_loop
 
     job_id = _job_id(payload)
     if job_id is None:
         return True
     try:
-        asyncio.run(deliver(job_id, bool(payload.get("again")), bool(payload.get("progress"))))
+        again, progress = bool(payload.get("again")), bool(payload.get("progress"))
+        # The thread's kept loop: deliver() uses the thread's Bot API session, bound to it.
+        run_on_thread_loop(deliver(job_id, again, progress))
     except JobNotFound:
         return True
     except RetryLater:

@@ -19,13 +19,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 DEV_CALLBACK_SECRET = "local-development-only-callback-secret"  # noqa: S105
 
 
+DEFAULT_ENV_FILE = ".env"
+
+
 class ConfigError(RuntimeError):
     """The environment holds a missing or invalid setting; the message names each variable."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=DEFAULT_ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
@@ -42,11 +45,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Each source walks every field again: a deployed function has no .env file, and
         # skipping its source takes ~15 ms off a cold start.
-        files = getattr(dotenv_settings, "env_file", None)  # `.env`, or `_env_file=`
-        paths = [files] if isinstance(files, str | Path) else list(files or ())
-        if any(Path(path).is_file() for path in paths):
-            return init_settings, env_settings, dotenv_settings, file_secret_settings
-        return init_settings, env_settings, file_secret_settings
+        # Only the default `.env`, when absent, or no file at all is skipped: an explicit
+        # `_env_file=` keeps pydantic-settings' own rules (~, FIFOs, parent directories).
+        files = getattr(dotenv_settings, "env_file", None)
+        if files is None or (files == DEFAULT_ENV_FILE and not Path(files).is_file()):
+            return init_settings, env_settings, file_secret_settings
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     # --- Postgres -----------------------------------------------------------
     database_url: SecretStr | None = Field(

@@ -13,6 +13,7 @@ tests/integration/test_bot_webhook.py exercises every path through it).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from functools import lru_cache
 
@@ -20,7 +21,7 @@ import certifi
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiohttp import TCPConnector
+from aiohttp import ClientSession, TCPConnector
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +43,17 @@ class InvocationSession(AiohttpSession):
         }
         self._should_reset_connector = True
         self._proxy = None
+
+    async def create_session(self) -> ClientSession:
+        # An aiohttp session belongs to the loop it was made on: used from another loop
+        # (a kept session reached through asyncio.run) it would fail with "Event loop is
+        # closed". Such a session cannot be closed on its dead loop; a new one replaces it.
+        current = self._session
+        loop = asyncio.get_running_loop()
+        if current is not None and getattr(current, "_loop", None) is not loop:
+            self._session = None
+            self._should_reset_connector = True
+        return await super().create_session()
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -31,6 +31,10 @@ def run_on_thread_loop(work: Coroutine[Any, Any, T]) -> T:
     runner: asyncio.Runner | None = getattr(_per_thread, "runner", None)
     if runner is None:
         runner = _per_thread.runner = asyncio.Runner()
+    else:
+        # One turn of the kept loop first: a connection the server closed while the loop
+        # stood still is noticed and dropped, instead of failing this invocation's first call.
+        runner.run(asyncio.sleep(0))
     try:
         return runner.run(work)
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import sys
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -119,6 +120,7 @@ class LocalQueueApp:
 
 MAX_KEEP_ALIVE_BODY = 4 * MAX_REQUEST_BYTES
 MAX_DRAINED_BODY = 128 * 1024 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class _KeepAliveHandler(BaseHTTPRequestHandler):
@@ -133,7 +135,12 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         streamed: LimitedStream | None = None
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             # aiohttp sends multipart uploads chunked (their size is unknown up front).
-            chunked = self._read_chunked(MAX_DRAINED_BODY)
+            try:
+                chunked = self._read_chunked(MAX_DRAINED_BODY)
+            except ValueError:
+                self.close_connection = True
+                self._reply("400 Bad Request", [("Content-Type", "text/plain")], b"")
+                return
             if chunked is None:
                 self.close_connection = True
                 self._reply("413 Request Entity Too Large", [("Content-Type", "text/plain")], b"")
@@ -196,21 +203,28 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         self._reply(started[0], started[1], data)
 
     def _read_chunked(self, max_bytes: int) -> bytes | None:
-        """A chunked body, whole; None when it exceeds max_bytes."""
+        """A chunked body, whole; None when it exceeds max_bytes. ValueError when it is
+        malformed or cut short (the connection is then closed with a 400)."""
         parts: list[bytes] = []
         size = 0
         while True:
-            line = self.rfile.readline(1024)
-            chunk = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            line = self.rfile.readline(4096)
+            digits = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not _HEX.fullmatch(digits):
+                raise ValueError("bad chunk size line")
+            chunk = int(digits, 16)
             if chunk == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                while (trailer := self.rfile.readline(4096)) not in (b"\r\n", b"\n"):
+                    if not trailer.endswith(b"\n"):
+                        raise ValueError("body cut short in its trailers")
                 return b"".join(parts)
             size += chunk
             if size > max_bytes:
                 return None
-            parts.append(self.rfile.read(chunk))
-            self.rfile.readline(16)  # the CRLF after the chunk
+            data = self.rfile.read(chunk)
+            if len(data) != chunk or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise ValueError("body cut short")
+            parts.append(data)
 
     def _reply(self, status: str, headers: list[tuple[str, str]], data: bytes) -> None:
         # Status, headers and body in one write: with keep-alive, a response split across

@@ -4,7 +4,10 @@ thread whose connections outlive an invocation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -96,3 +99,77 @@ def test_a_thread_keeps_its_session_and_its_connection_between_invocations(
     thread.join()
     assert sessions and sessions[0] is not session  # threads never share a session
     assert len(set(other[0])) == 1 and set(other[0]) != set(first[0])
+
+
+def test_a_connection_the_server_closed_while_idle_does_not_fail_the_next_invocation() -> None:
+    """A server (or a proxy) that drops idle keep-alive connections after 0.2 s: the kept
+    loop notices the close before the next invocation takes the connection."""
+    body = b'{"ok": true, "result": {"id": %d, "is_bot": true, "first_name": "b"}}' % BOT_ID
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    answer += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve(connection: socket.socket) -> None:
+        connection.settimeout(0.2)  # the idle timeout
+        pending = b""
+        with contextlib.suppress(OSError), connection:
+            while data := connection.recv(65536):
+                pending += data
+                while b"\r\n\r\n" in pending:
+                    head, _, rest = pending.partition(b"\r\n\r\n")
+                    length = next(
+                        (
+                            int(line.split(b":")[1])
+                            for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-length:")
+                        ),
+                        0,
+                    )
+                    while len(rest) < length:
+                        rest += connection.recv(65536)
+                    pending = rest[length:]
+                    connection.sendall(answer)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    api = TelegramAPIServer.from_base(f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+    async def one_invocation() -> int:
+        return (await Bot(TOKEN, session=thread_session(api)).get_me()).id
+
+    def invocations() -> list[int]:
+        answers = []
+        for _ in range(3):
+            answers.append(run_on_thread_loop(one_invocation()))
+            time.sleep(0.4)  # longer than the server's idle timeout
+        return answers
+
+    results: list[list[int]] = []
+    thread = threading.Thread(target=lambda: results.append(invocations()))
+    thread.start()
+    thread.join()
+    listener.close()
+    assert results == [[BOT_ID, BOT_ID, BOT_ID]]
+
+
+def test_a_kept_session_reached_from_a_new_event_loop_starts_afresh(api_base: str) -> None:
+    """asyncio.run per call (a caller that does not use run_on_thread_loop) must still work:
+    the session made on the first, now closed, loop is replaced, not reused."""
+    api = TelegramAPIServer.from_base(api_base)
+
+    async def one_invocation() -> int:
+        return (await Bot(TOKEN, session=thread_session(api)).get_me()).id
+
+    def calls() -> list[int]:
+        return [asyncio.run(one_invocation()) for _ in range(3)]
+
+    results: list[list[int]] = []
+    thread = threading.Thread(target=lambda: results.append(calls()))
+    thread.start()
+    thread.join()
+    assert results == [[BOT_ID, BOT_ID, BOT_ID]]

@@ -4,6 +4,7 @@ of every shape reach the app whole, and the connection survives for the next req
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -77,3 +78,26 @@ def test_an_unread_large_body_is_drained_so_the_client_gets_its_answer() -> None
     finally:
         refusing.shutdown()
         refusing.server_close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5\r\nab",  # cut short inside a chunk
+        b"-1\r\n",  # a negative size would read to the end of the stream
+        b"zz\r\nabc\r\n0\r\n\r\n",  # not a size at all
+        b"3\r\nabcXY0\r\n\r\n",  # no CRLF after the chunk
+    ],
+)
+def test_a_malformed_or_truncated_chunked_body_is_refused(
+    server: KeepAliveServer, body: bytes
+) -> None:
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=10) as connection:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        connection.sendall(head + body)
+        connection.shutdown(socket.SHUT_WR)  # the client is gone mid-body
+        answer = b""
+        while data := connection.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
