@@ -32,7 +32,10 @@ class UserApiClient:
     """One keep-alive client, safe to share between threads (httpx.Client is)."""
 
     def __init__(self, user_api_url: str, timeout_s: float = 60) -> None:
-        self._http = httpx.Client(base_url=user_api_url.rstrip("/"), timeout=timeout_s)
+        # Loopback or a known host: never through a proxy from the environment.
+        self._http = httpx.Client(
+            base_url=user_api_url.rstrip("/"), timeout=timeout_s, trust_env=False
+        )
 
     def close(self) -> None:
         self._http.close()

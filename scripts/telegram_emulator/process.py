@@ -35,7 +35,7 @@ def emulator_process(token: str, port: int, timeout_s: float = 30) -> Iterator[U
             if process.poll() is not None:
                 raise RuntimeError(f"the Telegram emulator exited with {process.returncode}")
             try:
-                httpx.get(f"{user_api}/users", timeout=1)
+                httpx.get(f"{user_api}/users", timeout=1, trust_env=False)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
