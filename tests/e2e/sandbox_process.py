@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,17 +30,40 @@ class RunningSandbox:
     output: list[str] = field(default_factory=list)
 
 
+def free_port_block(size: int = 4) -> int:
+    """A free port whose next `size - 1` neighbours are free too: the sandbox listens on
+    PORT to PORT+3, and a neighbour taken by another socket fails its start."""
+    for _ in range(100):
+        base = free_port()
+        held: list[socket.socket] = []
+        try:
+            for offset in range(size):
+                probe = socket.socket()
+                held.append(probe)
+                probe.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        finally:
+            for probe in held:
+                probe.close()
+        return base
+    raise RuntimeError(f"no {size} free ports in a row")
+
+
 @contextmanager
 def run_sandbox(
     local_dir: Path, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[RunningSandbox]:
     """Starts the sandbox, waits for "ready", yields it; Ctrl-C (SIGINT) on the way out."""
-    port = free_port()
+    port = free_port_block()
+    pg_port = free_port()
+    while port <= pg_port <= port + 3:
+        pg_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}},
         "PORT": str(port),
         "LOCAL_DIR": str(local_dir),
-        "LOCAL_PG_PORT": str(free_port()),
+        "LOCAL_PG_PORT": str(pg_port),
         **dict(extra_env or {}),
     }
     process = subprocess.Popen(
