@@ -42,6 +42,20 @@ def new_payment_code() -> str:
     return PREFIX + body
 
 
+def is_misread_of(read: str, expected: str) -> bool:
+    """Whether `read` is `expected` as OCR may write it: equal, or one body character off.
+
+    Some pairs inside the alphabet still blur on a rotated or degraded image (4/A and 9/Y
+    were seen). Another payment's code is one character off `expected` with a chance of
+    6*14/15**6, about 1 in 135,000, so one differing character is taken as a misreading.
+    """
+    if read == expected:
+        return True
+    if len(read) != len(expected) or not read.startswith(PREFIX):
+        return False
+    return sum(a != b for a, b in zip(read, expected, strict=True)) <= 1
+
+
 def normalise_code_char(char: str) -> str | None:
     """The alphabet character OCR most likely meant, or None when it is not one."""
     upper = char.upper() if char.isascii() else char

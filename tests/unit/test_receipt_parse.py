@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from shared.payments.codes import ALPHABET, find_payment_code, new_payment_code
+from shared.payments.codes import ALPHABET, find_payment_code, is_misread_of, new_payment_code
 from shared.payments.receipt_ocr import (
     parse_amount,
     parse_date,
@@ -307,3 +307,20 @@ def test_new_payment_codes_are_well_formed_and_varied() -> None:
 )
 def test_find_payment_code(text: str, code: str | None) -> None:
     assert find_payment_code(text) == code
+
+
+@pytest.mark.parametrize(
+    ("read", "expected", "misread"),
+    [
+        ("KS-AH4TPM", "KS-AH4TPM", True),
+        ("KS-AHATPM", "KS-AH4TPM", True),  # 4 read as A on a rotated receipt (a CI run)
+        ("KS-7HXYPT", "KS-7HX9PT", True),  # 9 read as Y
+        ("KS-AHATPA", "KS-AH4TPM", False),  # two characters off: another payment's code
+        ("KS-AH4TP", "KS-AH4TPM", False),
+        ("XX-AH4TPM", "KS-AH4TPM", False),
+    ],
+)
+def test_one_character_off_the_expected_code_is_a_misreading(
+    read: str, expected: str, misread: bool
+) -> None:
+    assert is_misread_of(read, expected) is misread
