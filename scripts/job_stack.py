@@ -31,9 +31,10 @@ from shared.adapters.embedded_pg import free_port
 from shared.config import load_settings
 from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService
+from shared.keep_alive_server import KeepAliveServer
 from shared.kie.client import KieClient
 from shared.queue.local import LocalTaskQueue
-from shared.queue.local_app import KeepAliveServer, LocalQueueApp
+from shared.queue.local_app import LocalQueueApp
 from shared.services.ledger import Ledger
 from shared.services.users import open_account
 

@@ -14,7 +14,7 @@ from scripts.telegram_emulator.files import FileStore, IncomingFile
 from scripts.telegram_emulator.methods import BotApi
 from scripts.telegram_emulator.router import EmulatorApp
 from scripts.telegram_emulator.state import CallRecord, EmulatorState
-from shared.queue.local_app import KeepAliveServer
+from shared.keep_alive_server import KeepAliveServer
 
 DEFAULT_TOKEN = "7903518264:AAEmulatorTokenForLocalTestsOnly-x1"  # noqa: S105 (a fake token)
 DEFAULT_PREFIX = "/tg/api"

@@ -11,13 +11,14 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 
 from shared.bot.session import InvocationSession, shared_ssl_context
 from shared.bot.thread_loop import run_on_thread_loop, thread_session
-from shared.queue.local_app import KeepAliveServer
+from shared.keep_alive_server import KeepAliveServer
 from tests.integration.test_bot_webhook import BOT_ID, TOKEN, BotApiRecorder
 
 
@@ -173,3 +174,35 @@ def test_a_kept_session_reached_from_a_new_event_loop_starts_afresh(api_base: st
     thread.start()
     thread.join()
     assert results == [[BOT_ID, BOT_ID, BOT_ID]]
+
+
+def test_a_server_thread_closes_its_kept_session_and_loop_when_its_connection_ends(
+    api_base: str,
+) -> None:
+    """A function served by KeepAliveServer keeps a loop and session on the connection's
+    thread; when the connection ends, so do they (no "Unclosed client session" later)."""
+    api = TelegramAPIServer.from_base(api_base)
+    kept: list[tuple[InvocationSession, asyncio.AbstractEventLoop]] = []
+
+    async def one_invocation() -> int:
+        kept.append((thread_session(api), asyncio.get_running_loop()))
+        return (await Bot(TOKEN, session=thread_session(api)).get_me()).id
+
+    def function(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(run_on_thread_loop(one_invocation())).encode()]
+
+    server = KeepAliveServer(("127.0.0.1", 0), function)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(trust_env=False) as client:
+            assert client.get(server.url).text == str(BOT_ID)
+        session, loop = kept[0]
+        deadline = time.monotonic() + 5
+        while not loop.is_closed() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert loop.is_closed()
+        assert session._session is not None and session._session.closed
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.queue.local_app import MAX_KEEP_ALIVE_BODY, KeepAliveServer
+from shared.keep_alive_server import MAX_KEEP_ALIVE_BODY, KeepAliveServer
 
 
 def echo(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
