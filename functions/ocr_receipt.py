@@ -33,12 +33,12 @@ def payment_id_of(request: Request) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def read(image: bytes) -> dict[str, Any]:
+def read(image: bytes, expected_code: str | None) -> dict[str, Any]:
     """What OCR found, as JSON for the payment row; an error note when OCR is missing."""
     from shared.payments.receipt_ocr import OcrUnavailable, read_receipt
 
     try:
-        reading = read_receipt(image)
+        reading = read_receipt(image, expected_code)
     except OcrUnavailable as missing:
         log.error("ALERT receipt OCR unavailable: %s", missing)
         return {"error": "ocr_unavailable"}
@@ -91,7 +91,7 @@ async def process(payment_id: int) -> str:
             return "refused"
         image = buffer.getvalue()
         try:
-            reading = await asyncio.to_thread(read, image)
+            reading = await asyncio.to_thread(read, image, payment.transfer_code)
             sha256 = hashlib.sha256(image).hexdigest()
             payment, _ = await asyncio.to_thread(
                 payments.record_reading, payment_id, sha256, reading

@@ -11,7 +11,6 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.bot.i18n import I18n, Locale
 from shared.domain.money import format_rubles
-from shared.payments.codes import is_misread_of
 from shared.payments.service import Payment
 
 REJECT_REASONS = ("not_found", "amount_differs", "unreadable")
@@ -27,17 +26,9 @@ def _or_dash(value: object) -> str:
     return "—" if value in (None, "") else str(value)
 
 
-def _found_code(read: object, expected: str | None) -> str | None:
-    """The code OCR found, or the expected one when what it found is a misreading of it."""
-    if not isinstance(read, str) or not read:
-        return None
-    return expected if expected and is_misread_of(read, expected) else read
-
-
 def card_text(payment: Payment, i18n: I18n, locale: Locale, *, duplicate_transaction: bool) -> str:
     ocr = payment.ocr or {}
     read_amount = ocr.get("amount_kopecks")
-    found_code = _found_code(ocr.get("payment_code"), payment.transfer_code)
     lines = [
         i18n.get(
             "admin.card",
@@ -48,7 +39,7 @@ def card_text(payment: Payment, i18n: I18n, locale: Locale, *, duplicate_transac
             code=_or_dash(payment.transfer_code),
             amount=format_rubles(read_amount) if isinstance(read_amount, int) else "—",
             date=_or_dash(ocr.get("paid_on")),
-            found_code=_or_dash(found_code),
+            found_code=_or_dash(ocr.get("payment_code")),
             transaction=_or_dash(payment.transaction_id),
         )
     ]
@@ -56,7 +47,7 @@ def card_text(payment: Payment, i18n: I18n, locale: Locale, *, duplicate_transac
         lines.append(i18n.get("admin.ocr_unavailable", locale))
     if isinstance(read_amount, int) and read_amount != payment.amount_kopecks:
         lines.append(i18n.get("admin.amount_differs", locale))
-    if found_code is not None and found_code != payment.transfer_code:
+    if ocr.get("payment_code") and ocr.get("payment_code") != payment.transfer_code:
         lines.append(i18n.get("admin.code_differs", locale))
     if duplicate_transaction:
         lines.append(i18n.get("admin.duplicate_transaction", locale))

@@ -7,7 +7,8 @@ OCR reads a Latin letter as Cyrillic whenever the word looks Russian, and letter
 without a twin (F, N, R, W, J) come back as some other letter (Е, И, Я, Ш, ...).
 15**6 = 11 million codes. Finding one tolerates what OCR and people do to it:
 lowercase, spaces, any dash or none, Cyrillic twins, "$" or "5" for "S", and the
-confusable characters mapped back.
+confusable characters mapped back. Where the code to expect is known (a transfer's
+receipt), find_expected_code also forgives one slip of OCR inside it.
 """
 
 from __future__ import annotations
@@ -40,20 +41,6 @@ def new_payment_code() -> str:
     """A fresh code such as "KS-7HX4PT", from the secrets module."""
     body = "".join(secrets.choice(ALPHABET) for _ in range(CODE_BODY_LENGTH))
     return PREFIX + body
-
-
-def is_misread_of(read: str, expected: str) -> bool:
-    """Whether `read` is `expected` as OCR may write it: equal, or one body character off.
-
-    Some pairs inside the alphabet still blur on a rotated or degraded image (4/A and 9/Y
-    were seen). Another payment's code is one character off `expected` with a chance of
-    6*14/15**6, about 1 in 135,000, so one differing character is taken as a misreading.
-    """
-    if read == expected:
-        return True
-    if len(read) != len(expected) or not read.startswith(PREFIX):
-        return False
-    return sum(a != b for a, b in zip(read, expected, strict=True)) <= 1
 
 
 def normalise_code_char(char: str) -> str | None:
@@ -93,3 +80,51 @@ def find_payment_code(text: str) -> str | None:
             continue
         return PREFIX + "".join(body)
     return None
+
+
+def _body_after(text: str, start: int, longest: int) -> str | None:
+    """The characters of a code body starting at `start`, each mapped to the alphabet ("?"
+    for one that is not in it), up to `longest`; None when the run is longer (a word)."""
+    body: list[str] = []
+    position = start
+    while position < len(text):
+        char = text[position]
+        if char in _SEPARATORS:
+            if char in " \t" and (len(body) >= longest - 2 or (not body and position - start > 1)):
+                break  # the code ended, or nothing follows the prefix
+            position += 1
+            continue
+        if not char.isalnum():
+            break
+        body.append(normalise_code_char(char) or "?")
+        if len(body) > longest:
+            return None
+        position += 1
+    return "".join(body)
+
+
+def _within_one_edit(read: str, expected: str) -> bool:
+    """Levenshtein distance at most 1."""
+    if abs(len(read) - len(expected)) > 1:
+        return False
+    if len(read) == len(expected):
+        return sum(a != b for a, b in zip(read, expected, strict=True)) <= 1
+    shorter, longer = sorted((read, expected), key=len)
+    for index, (a, b) in enumerate(zip(shorter, longer, strict=False)):
+        if a != b:
+            return shorter[index:] == longer[index + 1 :]
+    return True  # the longer one only has one more character at its end
+
+
+def find_expected_code(text: str, expected: str) -> bool:
+    """Whether `text` shows the code `expected`, forgiving one slip of OCR in its body: a
+    character misread, added or dropped. Pairs inside the alphabet still blur on a rotated
+    or degraded image (4/A and 9/Y were seen), and a serif "AE" came out as "AFE". Another
+    payment's code lies within one slip of `expected` with a chance of about 1 in 100,000.
+    """
+    body = expected.removeprefix(PREFIX)
+    for match in _PREFIX_RE.finditer(text):
+        read = _body_after(text, match.end(), len(body) + 1)
+        if read is not None and _within_one_edit(read, body):
+            return True
+    return False

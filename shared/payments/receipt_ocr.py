@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from shared.payments.codes import find_payment_code
+from shared.payments.codes import find_expected_code, find_payment_code
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -374,12 +374,17 @@ def parse_transaction_id(text: str) -> str | None:
     return best[2] if best is not None else None
 
 
-def parse_receipt_text(text: str) -> ReceiptFields:
-    """Every field tesseract's text gives; each is None when the text does not show it."""
+def parse_receipt_text(text: str, expected_code: str | None = None) -> ReceiptFields:
+    """Every field tesseract's text gives; each is None when the text does not show it.
+    With `expected_code`, a code within one OCR slip of it is that code."""
+    if expected_code is not None and find_expected_code(text, expected_code):
+        payment_code: str | None = expected_code
+    else:
+        payment_code = find_payment_code(text)
     return ReceiptFields(
         amount_kopecks=parse_amount(text),
         paid_on=parse_date(text),
-        payment_code=find_payment_code(text),
+        payment_code=payment_code,
         transaction_id=parse_transaction_id(text),
     )
 
@@ -553,7 +558,7 @@ def _score(text: str, confidence: float, fields: ReceiptFields) -> float:
     return score
 
 
-def _recognise(image: Image.Image, rotated: int) -> _Pass:
+def _recognise(image: Image.Image, rotated: int, expected_code: str | None) -> _Pass:
     pytesseract = _pytesseract()
     try:
         data = _run(
@@ -578,7 +583,7 @@ def _recognise(image: Image.Image, rotated: int) -> _Pass:
     text = "\n".join(" ".join(words) for words in lines.values())
     weight = sum(length for _, length in confidences)
     mean = sum(c * n for c, n in confidences) / weight if weight else 0.0
-    fields = parse_receipt_text(text)
+    fields = parse_receipt_text(text, expected_code)
     return _Pass(text, mean, fields, rotated, _score(text, mean, fields))
 
 
@@ -612,8 +617,9 @@ _GOOD_ENOUGH = 95.0  # a pass scoring this much (clear words, fields found) ends
 _OSD_TRUSTED = 2.0
 
 
-def read_receipt(image: bytes) -> ReceiptReading:
-    """Recognise a receipt image's text and the payment fields in it.
+def read_receipt(image: bytes, expected_code: str | None = None) -> ReceiptReading:
+    """Recognise a receipt image's text and the payment fields in it; `expected_code` is
+    the payment code the transfer should carry, when known (see parse_receipt_text).
 
     Raises ReceiptImageError for bytes that are not a readable image within the
     limits, OcrUnavailable when tesseract (with rus data) cannot run. Takes about
@@ -638,7 +644,7 @@ def read_receipt(image: bytes) -> ReceiptReading:
         # 11 of 14 binarised first); binarising is the second try for a weak reading.
         for attempt in range(2):
             variant = upright if attempt == 0 else binarise(upright)
-            reading = _recognise(variant, rotated)
+            reading = _recognise(variant, rotated, expected_code)
             if best is None or reading.score > best.score:
                 best = reading
             if best.score >= _GOOD_ENOUGH and best.fields.amount_kopecks is not None:

@@ -7,7 +7,12 @@ from datetime import date
 
 import pytest
 
-from shared.payments.codes import ALPHABET, find_payment_code, is_misread_of, new_payment_code
+from shared.payments.codes import (
+    ALPHABET,
+    find_expected_code,
+    find_payment_code,
+    new_payment_code,
+)
 from shared.payments.receipt_ocr import (
     parse_amount,
     parse_date,
@@ -279,7 +284,8 @@ def test_no_transaction_id(text: str) -> None:
 
 def test_new_payment_codes_are_well_formed_and_varied() -> None:
     codes = {new_payment_code() for _ in range(500)}
-    assert len(codes) == 500
+    # 500 draws from 15**6 codes repeat one with a chance of about 1%: a few may repeat.
+    assert len(codes) >= 495
     for code in codes:
         assert re.fullmatch(rf"KS-[{ALPHABET}]{{6}}", code)
         assert find_payment_code(f"Пополнение {code}") == code
@@ -310,17 +316,27 @@ def test_find_payment_code(text: str, code: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("read", "expected", "misread"),
+    ("text", "found"),
     [
-        ("KS-AH4TPM", "KS-AH4TPM", True),
-        ("KS-AHATPM", "KS-AH4TPM", True),  # 4 read as A on a rotated receipt (a CI run)
-        ("KS-7HXYPT", "KS-7HX9PT", True),  # 9 read as Y
-        ("KS-AHATPA", "KS-AH4TPM", False),  # two characters off: another payment's code
-        ("KS-AH4TP", "KS-AH4TPM", False),
-        ("XX-AH4TPM", "KS-AH4TPM", False),
+        ("Пополнение KS-A4EEAE", True),
+        ("Пополнение KS-A4EEAFE\nНомер документа", True),  # an added F (a CI run)
+        ("Код: KS-AAEEAE", True),  # 4 read as A, as on a rotated receipt in a CI run
+        ("К$-А4ЕЕА Е", True),  # Cyrillic twins and a split
+        ("KS-A4EEA\nНомер", True),  # the last character dropped
+        ("KS-A4EWAE", True),  # one character outside the alphabet
+        ("KS-A4EXAX", False),  # two characters off: another payment's code
+        ("KS-7HX9PT", False),
+        ("KS-A4EEAE7Y", False),  # two added characters: a longer word
+        ("MAKS-A4EEAE", False),  # inside a word
+        ("A4EEAE", False),  # no prefix
     ],
 )
-def test_one_character_off_the_expected_code_is_a_misreading(
-    read: str, expected: str, misread: bool
-) -> None:
-    assert is_misread_of(read, expected) is misread
+def test_the_expected_code_is_found_despite_one_ocr_slip(text: str, found: bool) -> None:
+    assert find_expected_code(text, "KS-A4EEAE") is found
+
+
+def test_the_expected_code_replaces_a_slipped_reading_and_only_that() -> None:
+    text = "Сумма 1 000 ₽\nСообщение получателю\nПополнение KS-A4EEAFE\n"
+    assert parse_receipt_text(text).payment_code is None  # seven characters: not a code
+    assert parse_receipt_text(text, "KS-A4EEAE").payment_code == "KS-A4EEAE"
+    assert parse_receipt_text("Пополнение KS-7HX9PT", "KS-A4EEAE").payment_code == "KS-7HX9PT"
