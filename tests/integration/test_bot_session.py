@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,6 +17,8 @@ import httpx
 import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods.base import Response
+from aiogram.types import User
 
 from shared.bot.session import InvocationSession, shared_ssl_context
 from shared.bot.thread_loop import run_on_thread_loop, thread_session
@@ -206,3 +210,19 @@ def test_a_server_thread_closes_its_kept_session_and_loop_when_its_connection_en
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_model_that_validates_an_answer_is_built_once_per_process(api_base: str) -> None:
+    """aiogram validates each answer with Response[<type>], which pydantic caches only weakly:
+    without the session's reference the collector takes it and the next call rebuilds its
+    schema (10 ms for Response[Message])."""
+
+    async def one_call() -> None:
+        session = InvocationSession(TelegramAPIServer.from_base(api_base))
+        async with Bot(TOKEN, session=session).context(auto_close=True) as bot:
+            await bot.get_me()
+
+    asyncio.run(one_call())
+    model = weakref.ref(Response[User])
+    gc.collect()
+    assert model() is not None
