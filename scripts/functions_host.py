@@ -29,6 +29,8 @@ FUNCTIONS = (
     "ocr_receipt",
 )
 PREFIX = "/fn/"
+# Idle keep-alive seconds for gunicorn: above httpx's default expiry of 5 s.
+SERVER_KEEP_ALIVE_S = 75
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -69,6 +71,10 @@ def main() -> int:
         factory = f"scripts.functions_host:build_app({tuple(names)!r})"
         bind = f"127.0.0.1:{options.port}"
         gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--threads", "8"]
+        # gunicorn closes an idle connection after 2 s, httpx reuses one for 5 s: a request
+        # sent on a connection the server is closing is reset (seen on the KIE simulator's
+        # callbacks in bench_e2e). The server must wait longer than its clients.
+        gunicorn += ["--keep-alive", str(SERVER_KEEP_ALIVE_S)]
         os.execv(sys.executable, [*gunicorn, "--workers", str(options.workers), factory])  # noqa: S606
     from werkzeug.serving import make_server
 

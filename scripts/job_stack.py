@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from scripts.functions_host import SERVER_KEEP_ALIVE_S
 from scripts.kie_simulator import KieSimulator
 from scripts.telegram_emulator import TelegramEmulator
 from scripts.telegram_emulator.client import TelegramUsers
@@ -205,7 +206,8 @@ def job_stack(
             [
                 sys.executable,
                 *("-m", "gunicorn", "--bind", f"127.0.0.1:{sim_port}"),
-                *("--workers", "1", "--threads", "16", factory),
+                *("--workers", "1", "--threads", "16"),
+                *("--keep-alive", str(SERVER_KEEP_ALIVE_S), factory),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
