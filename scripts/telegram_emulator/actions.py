@@ -132,6 +132,7 @@ class UserActions:
         if chat.blocked:
             with self.state.lock:
                 chat.blocked = False
+                self.state.touch(chat)
             payload = my_chat_member_json(chat, self.knobs.bot_user(), unix_now(), blocked=False)
             self.bus.publish(chat.profile.id, "my_chat_member", payload, wait=True)
 
@@ -365,6 +366,7 @@ class UserActions:
             if chat.blocked:
                 raise UserActionError(409, f"user {user_id} has already blocked the bot")
             chat.blocked = True
+            self.state.touch(chat)
         payload = my_chat_member_json(chat, self.knobs.bot_user(), unix_now(), blocked=True)
         record = self.bus.publish(user_id, "my_chat_member", payload, wait=True)
         return delivery_json(record)
@@ -375,6 +377,7 @@ class UserActions:
             raise UserActionError(409, f"user {user_id} has not blocked the bot")
         with self.state.lock:
             chat.blocked = False
+            self.state.touch(chat)
         payload = my_chat_member_json(chat, self.knobs.bot_user(), unix_now(), blocked=False)
         return delivery_json(self.bus.publish(user_id, "my_chat_member", payload, wait=True))
 
@@ -398,7 +401,7 @@ class UserActions:
         chat = self._existing(user_id)
         with self.state.lock:
             if after is not None and wait_s > 0:
-                self.state.changed.wait_for(lambda: chat.revision > after, timeout=wait_s)
+                chat.changed.wait_for(lambda: chat.revision > after, timeout=wait_s)
             messages = [
                 _message_view(message, files_url, self.files) for message in chat.messages.values()
             ]

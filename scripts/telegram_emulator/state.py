@@ -70,10 +70,12 @@ class StoredMessage:
 @dataclass
 class Chat:
     profile: UserProfile
+    # On the state's lock; its own, so a change wakes only those polling this chat.
+    changed: threading.Condition
     next_message_id: int = 1
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     blocked: bool = False
-    revision: int = 0  # bumped by every new, edited or deleted message (long polling)
+    revision: int = 0  # bumped by any change a chat view shows (long polling)
     recent_sends: deque[float] = field(default_factory=deque)
 
     def take_message_id(self) -> int:
@@ -138,7 +140,6 @@ class CallRecord:
 class EmulatorState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)  # a chat's revision moved
         self.chats: dict[int, Chat] = {}
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.pre_checkouts: dict[str, PreCheckoutRecord] = {}
@@ -153,17 +154,19 @@ class EmulatorState:
         with self.lock:
             chat = self.chats.get(profile.id)
             if chat is None:
-                chat = Chat(profile)
+                chat = Chat(profile, threading.Condition(self.lock))
                 self.chats[profile.id] = chat
-            else:
+            elif chat.profile != profile:
                 chat.profile = profile
+                self.touch(chat)
             return chat
 
     def touch(self, chat: Chat) -> None:
-        """A message of `chat` appeared or changed: wake whoever waits for it."""
+        """Something `chat`'s view shows changed (a message, the profile, blocked): wake
+        whoever polls that chat."""
         with self.lock:
             chat.revision += 1
-            self.changed.notify_all()
+            chat.changed.notify_all()
 
     def chat(self, chat_id: int) -> Chat | None:
         with self.lock:

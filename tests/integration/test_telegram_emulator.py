@@ -970,5 +970,16 @@ def test_user_api_client_profile_and_long_polled_chat(emulator: TelegramEmulator
         assert waited < 5
         assert changed["revision"] > quiet["revision"]
         assert [m["text"] for m in changed["messages"]] == ["Hello from the bot"]
+
+        # Blocking the bot changes what the chat view shows: a waiting poll answers with it.
+        blocker = threading.Timer(0.2, lambda: user_api(emulator, "/users/507/block"))
+        blocker.start()
+        began = time.monotonic()
+        blocked = users.chat(507, after=changed["revision"], wait_s=10)
+        waited = time.monotonic() - began
+        blocker.join()
+        assert waited < 5
+        assert blocked["blocked"] is True
+        assert blocked["revision"] > changed["revision"]
     finally:
         users.close()
