@@ -37,7 +37,8 @@ import httpx
 
 from scripts.bench_cold_start import ECHO, FirstResponse, spawn_function
 from scripts.bench_cold_start import first_response_s as cold_first_response_s
-from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET, wait_listening
+from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET
+from scripts.listening import wait_listening
 from scripts.telegram_emulator.client import TelegramUsers
 from scripts.telegram_emulator.process import emulator_process
 from shared.adapters.db import Database, parse_database_url

@@ -24,6 +24,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from scripts.functions_host import SERVER_KEEP_ALIVE_S
 from scripts.kie_simulator import KieSimulator
+from scripts.listening import wait_listening
 from scripts.telegram_emulator import TelegramEmulator
 from scripts.telegram_emulator.client import TelegramUsers
 from scripts.telegram_emulator.process import emulator_process
@@ -161,20 +162,6 @@ def serve_wsgi(app: Any, port: int = 0) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
-
-
-def wait_listening(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
-    """Until `url` answers at all; fails as soon as the process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{process.args!r} did not start listening")
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from scripts.job_stack import serve_queue, serve_wsgi, wait_listening
+from scripts.job_stack import serve_queue, serve_wsgi
+from scripts.listening import wait_listening
 from shared.adapters.db import parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from scripts.listening import wait_listening
 from scripts.telegram_emulator.client import UserApiClient
 from scripts.telegram_emulator.server import DEFAULT_PREFIX
 
@@ -30,17 +28,7 @@ def emulator_process(token: str, port: int, timeout_s: float = 30) -> Iterator[U
     user_api = f"http://127.0.0.1:{port}{DEFAULT_PREFIX}"
     client = UserApiClient(user_api)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the Telegram emulator exited with {process.returncode}")
-            try:
-                httpx.get(f"{user_api}/users", timeout=1, trust_env=False)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the Telegram emulator did not start listening") from None
-                time.sleep(0.05)
+        wait_listening(f"{user_api}/users", process, timeout_s)
         yield client
     finally:
         client.close()
