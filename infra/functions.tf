@@ -6,6 +6,7 @@ data "archive_file" "source" {
   output_path = "${path.module}/.build/source.zip"
   excludes = [
     ".git", ".git/**", ".venv/**", ".venv-tasks-emulator/**", ".venv-deploy-checks/**",
+    ".venv-checkov/**",
     "node_modules/**", ".serverless/**", ".local/**", "infra/**", "tests/**", "docs/**",
     "scripts/**", "ocr/**", "test-artifacts/**", ".hypothesis/**", ".mypy_cache/**",
     ".pytest_cache/**", ".ruff_cache/**", "**/__pycache__/**", "**/.env", "**/.env.*",

@@ -97,7 +97,7 @@ locals {
   # Only the Cloud Functions get these (the OCR service would depend on itself).
   function_env = {
     # ocr_receipt lives on Cloud Run, not at FUNCTIONS_BASE_URL/ocr_receipt: its queue's
-    # tasks go to this URL (a setting still to add: docs/OPERATIONS.md, "Receipt OCR").
+    # tasks go to this URL (docs/OPERATIONS.md, "Receipt OCR").
     OCR_RECEIPT_URL = google_cloud_run_v2_service.ocr.uri
   }
 

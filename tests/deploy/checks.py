@@ -8,6 +8,7 @@ temporary copy with a renamed function, an added setting or a broken .tf file.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import os
 import re
@@ -127,6 +128,33 @@ def terraform_resources(parsed: dict[str, Any], kind: str) -> dict[str, Any]:
         for block in document.get("resource", []):
             found.update(block.get(kind, {}))
     return found
+
+
+def terraform_data(parsed: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for document in parsed.values():
+        for block in document.get("data", []):
+            found.update(block.get(kind, {}))
+    return found
+
+
+def zipped_ignored_dirs(excludes: list[str], gitignore: str) -> list[str]:
+    """Directories .gitignore names (virtualenvs, caches, local data) that an archive with
+    these excludes would still pack: a tooling venv left out once made the source 300 MB."""
+    dirs = [
+        line.strip().rstrip("/")
+        for line in gitignore.splitlines()
+        if line.strip().endswith("/") and not line.startswith("#")
+    ]
+    return [
+        name
+        for name in dirs
+        if not any(
+            fnmatch.fnmatchcase(f"{name}/file", pattern)
+            or fnmatch.fnmatchcase(f"package/{name}/file", pattern)
+            for pattern in excludes
+        )
+    ]
 
 
 def terraform_variable_default(parsed: dict[str, Any], name: str) -> Any:

@@ -23,7 +23,9 @@ from tests.deploy.checks import (
     resolve,
     terraform_locals,
     terraform_resources,
+    terraform_data,
     terraform_variable_default,
+    zipped_ignored_dirs,
 )
 
 if not DEPLOY_CHECKS_PYTHON.exists():
@@ -222,3 +224,13 @@ def test_the_sweeper_runs_every_minute_with_oidc(terraform: dict[str, Any]) -> N
     job = terraform_resources(terraform, "google_cloud_scheduler_job")["sweeper"]
     assert job["schedule"] == "* * * * *"
     assert job["http_target"][0]["oidc_token"][0]["service_account_email"]
+
+
+def test_the_function_source_zip_leaves_out_every_ignored_directory(
+    terraform: dict[str, Any],
+) -> None:
+    excludes = terraform_data(terraform, "archive_file")["source"]["excludes"]
+    gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8")
+    assert zipped_ignored_dirs(excludes, gitignore) == []
+    # A new tooling directory that .gitignore learns of and the archive does not is caught.
+    assert zipped_ignored_dirs(excludes, gitignore + ".venv-new-tool/\n") == [".venv-new-tool"]
