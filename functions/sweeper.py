@@ -20,7 +20,14 @@ log = logging.getLogger("kie_studio.sweeper")
 @functions_framework.http
 def sweeper(request: Request) -> tuple[dict[str, object], int]:
     observe(request.headers.get("X-Cloud-Trace-Context"))
-    report: dict[str, object] = dataclasses.asdict(get_job_service().sweep())
+    report: dict[str, object] = {}
+    try:
+        report.update(dataclasses.asdict(get_job_service().sweep()))
+    except Exception as error:
+        # The payments' share (expiring invoices, crediting dead-lettered payments) must
+        # not wait for the jobs' share to be fixed.
+        log.exception("ALERT sweeper jobs: %s", error)
+        report["job_errors"] = [str(error)]
     report.update(sweep_payments())
     return report, 200
 

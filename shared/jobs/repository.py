@@ -148,18 +148,34 @@ class JobRepository:
             task=task_id,
         )
 
-    def claim_for_submit(self, job_id: str) -> Job | None:
-        """Count a submission attempt when the job is still waiting for one (the attempt is
-        recorded before KIE is called); None when it is not."""
+    def claim_for_submit(self, job_id: str, lease_s: float) -> Job | None:
+        """Lease a job still waiting for submission and count the attempt (recorded before
+        KIE is called); None when it is not waiting, or another attempt holds the lease."""
         rows = self._db.run(
             f"""WITH claimed AS (
-                    UPDATE jobs SET attempts = attempts + 1
+                    UPDATE jobs SET attempts = attempts + 1,
+                           submit_lease_until = now() + make_interval(secs => :lease_s)
                      WHERE id = CAST(:id AS uuid) AND state IN ('held', 'queued')
+                       AND (submit_lease_until IS NULL OR submit_lease_until <= now())
                     RETURNING *)
                 SELECT {_COLUMNS} FROM claimed j JOIN wallets w ON w.user_id = j.user_id""",
             id=job_id,
+            lease_s=float(lease_s),
         )
         return _job(rows[0]) if rows else None
+
+    def release_submit_lease(self, job_id: str) -> None:
+        """The attempt is over without a task: the next one may go at once."""
+        self._db.run(
+            "UPDATE jobs SET submit_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=job_id
+        )
+
+    def set_hold_ref(self, job_id: str, hold_ref: str, conn: PooledConnection) -> None:
+        conn.run_prepared(
+            "UPDATE jobs SET hold_ref = :hold_ref WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+            hold_ref=hold_ref,
+        )
 
     def postpone(self, job_id: str, seconds: float) -> None:
         """The next time the sweeper should ask KIE about this job."""
@@ -189,6 +205,7 @@ class JobRepository:
     def stuck_before_submit(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
         return self._scan(
             "j.state IN ('held', 'queued') "
+            "AND coalesce(j.submit_lease_until <= CAST(:now AS timestamptz), true) "
             "AND j.updated_at <= CAST(:now AS timestamptz) "
             f"- interval '{float(older_than_s)} seconds' "
             "ORDER BY j.updated_at",
@@ -196,9 +213,14 @@ class JobRepository:
             limit,
         )
 
-    def stuck_before_delivery(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
+    def stuck_before_delivery(
+        self, now: datetime, older_than_s: float, max_attempts: int, limit: int
+    ) -> list[Job]:
+        # Jobs out of attempts (the user blocked the bot, Telegram refuses) stay succeeded
+        # with the oldest updated_at: left in, they would fill every batch for good.
         return self._scan(
             "j.state = 'succeeded' "
+            f"AND j.delivery_attempts < {int(max_attempts)} "
             "AND j.updated_at <= CAST(:now AS timestamptz) "
             f"- interval '{float(older_than_s)} seconds' "
             "ORDER BY j.updated_at",

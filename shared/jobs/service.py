@@ -13,13 +13,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.db import Database, PooledConnection
+from shared.domain.ledger import HoldStatus
 from shared.jobs.failures import FailureCode, classify_kie_failure
 from shared.jobs.repository import Job, JobRepository
 from shared.jobs.states import JobState
-from shared.kie.errors import KieConfigError, KieOutOfCredits, KieRejected, KieRetryable
+from shared.kie.errors import (
+    KieConfigError,
+    KieError,
+    KieOutOfCredits,
+    KieRejected,
+    KieRetryable,
+)
 from shared.kie.results import TaskState, TaskStatus, parse_callback, task_id_of
 from shared.kie.signing import callback_url, verify_kie_webhook
 from shared.observability import metrics
@@ -68,6 +76,9 @@ class JobPolicy:
     redeliver_after_s: int = 120
     redeliver_max: int = 5
     sweep_batch: int = 50
+    # Longer than any submit_job run (120 s on Cloud Functions, 60 s on Lambda): a lease
+    # still held means an attempt may still be talking to KIE.
+    submit_lease_s: int = 180
 
     def deadline_s(self, eta_s: int) -> int:
         return max(self.deadline_min_s, eta_s * self.deadline_eta_factor)
@@ -94,6 +105,7 @@ def _refs(job_id: str) -> dict[str, str]:
         "hold": f"job:{job_id}:hold",
         "capture": f"job:{job_id}:capture",
         "release": f"job:{job_id}:release",
+        "late_hold": f"job:{job_id}:late-hold",
     }
 
 
@@ -181,9 +193,20 @@ class JobService:
     def submit(self, job_id: str) -> Job:
         """Send one job to KIE. RetryLater asks the queue to come back; anything else
         returned means done (submitted, finished, or permanently failed)."""
-        job = self._jobs.claim_for_submit(job_id)
+        job = self._jobs.claim_for_submit(job_id, self.policy.submit_lease_s)
         if job is None:
-            return self.get(job_id)  # already submitted or finished (a duplicate task), or unknown
+            current = self.get(job_id)  # raises JobNotFound for an unknown id
+            if current.state in (JobState.HELD, JobState.QUEUED):
+                # Another attempt is talking to KIE: two would create two paid tasks.
+                raise RetryLater("another attempt is submitting this job", 30.0)
+            return current  # already submitted or finished: a duplicate task
+        try:
+            return self._submit_leased(job)
+        except BaseException:
+            self._jobs.release_submit_lease(job.id)  # no task recorded: the retry may go
+            raise
+
+    def _submit_leased(self, job: Job) -> Job:
         from shared.registry import build_request, get_model
 
         entry = get_model(job.model_id)
@@ -294,7 +317,9 @@ class JobService:
             raise RetryLater(f"{endpoint.family} has no query endpoint")
         try:
             return self._kie().query_task(endpoint.family, endpoint.status_path, task_id)
-        except (KieRetryable, KieConfigError) as error:
+        except KieError as error:
+            # Even a refusal ("recordInfo is null") is no verdict on the job: the callback may
+            # still come, and the job's deadline bounds the waiting.
             metrics.emit(metrics.KIE_ERROR, kie_code=error.code, operation="query")
             raise RetryLater(str(error), getattr(error, "retry_after_s", None)) from None
 
@@ -337,7 +362,7 @@ class JobService:
                 credits_consumed=status.credits_consumed,
             )
             if moved is not None and moved.hold_ref is not None:
-                self._ledger.capture(moved.hold_ref, _refs(job.id)["capture"], amount, conn=conn)
+                self._capture(moved, amount, conn)
             return moved
 
         moved = self._db.in_transaction(succeed)
@@ -352,6 +377,33 @@ class JobService:
         )
         self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=f"deliver-{job.id}")
         return moved
+
+    def _hold_open(self, job: Job, conn: PooledConnection) -> bool:
+        # Read in the job's transaction: should the expiry win the race after this read,
+        # the capture or release refuses, the transaction rolls back and the retry sees it.
+        assert job.hold_ref is not None
+        return self._ledger.hold_status(job.hold_ref, conn=conn) is HoldStatus.OPEN
+
+    def _capture(self, job: Job, amount: int, conn: PooledConnection) -> None:
+        refs = _refs(job.id)
+        if self._hold_open(job, conn):
+            self._ledger.capture(job.hold_ref or "", refs["capture"], amount, conn=conn)
+            return
+        # The hold expired under the running job (the sweeper was down for longer than
+        # hold_margin_s) and its money went back: the result is charged afresh when the
+        # balance allows, and delivered free (an alert for ops) when it does not.
+        if self._ledger.balance(job.wallet_id, conn=conn).available_kopecks >= amount:
+            self._ledger.hold(job.wallet_id, amount, refs["late_hold"], ttl_s=60, conn=conn)
+            self._ledger.capture(refs["late_hold"], refs["capture"], amount, conn=conn)
+            self._jobs.set_hold_ref(job.id, refs["late_hold"], conn)
+        else:
+            log.error(
+                "ALERT job %s succeeded after its hold expired; %d kopecks not available, "
+                "delivered free",
+                job.id,
+                amount,
+                extra={"job_id": job.id, "alert": True},
+            )
 
     def _fail(
         self,
@@ -374,7 +426,8 @@ class JobService:
                 error_message=message,
                 kie_task_id=status.task_id if status else None,
             )
-            if moved is not None and moved.hold_ref is not None:
+            # A hold the sweeper let expire already gave the money back.
+            if moved is not None and moved.hold_ref is not None and self._hold_open(moved, conn):
                 self._ledger.release(
                     moved.hold_ref, _refs(job.id)["release"], code.value, conn=conn
                 )
@@ -402,37 +455,62 @@ class JobService:
         now = self._db.run("SELECT now()")[0][0]
         batch = self.policy.sweep_batch
         for job in self._jobs.late_in_flight(now, batch):
-            self._sweep_late(job, now, report)
+            if not self._step(report, job.id, partial(self._sweep_late, job, now, report)):
+                # Back of the line: a job that keeps failing must not hold up the others.
+                self._step(report, job.id, partial(self._jobs.postpone, job.id, 300.0))
         for job in self._jobs.stuck_before_submit(now, self.policy.resubmit_after_s, batch):
-            if job.deadline_at is not None and job.deadline_at <= now:
-                self._fail(
-                    job,
-                    FailureCode.TIMEOUT,
-                    "not submitted before the deadline",
-                    to=JobState.EXPIRED,
-                )
-                report.expired += 1
-            else:
-                self._enqueue_submit(job, attempt=job.attempts + 1)
-                report.resubmitted += 1
-        for job in self._jobs.stuck_before_delivery(now, self.policy.redeliver_after_s, batch):
-            if job.delivery_attempts < self.policy.redeliver_max:
-                self._jobs.count_delivery(job.id)
-                name = f"deliver-{job.id}-r{job.delivery_attempts + 1}"
-                self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=name)
-                report.redelivered += 1
-        report.holds_expired = len(self._ledger.expire_holds(limit=batch))
+            self._step(report, job.id, partial(self._sweep_unsubmitted, job, now, report))
+        redeliver_max = self.policy.redeliver_max
+        for job in self._jobs.stuck_before_delivery(
+            now, self.policy.redeliver_after_s, redeliver_max, batch
+        ):
+            self._step(report, job.id, partial(self._redeliver, job, report))
+        self._step(report, "holds", lambda: self._expire_holds(report))
         # Telegram reuses update ids only after a week of silence: older marks can go.
-        self._db.run(
-            "DELETE FROM processed_updates WHERE ctid IN (SELECT ctid FROM processed_updates "
-            "WHERE received_at < now() - interval '8 days' LIMIT :n)",
-            n=batch * 20,
+        self._step(
+            report,
+            "processed_updates",
+            lambda: self._db.run(
+                "DELETE FROM processed_updates WHERE ctid IN (SELECT ctid FROM "
+                "processed_updates WHERE received_at < now() - interval '8 days' LIMIT :n)",
+                n=batch * 20,
+            ),
         )
         balance, held, wallets = self._db.run(
             "SELECT coalesce(sum(balance), 0), coalesce(sum(held), 0), count(*) FROM wallets"
         )[0]
         metrics.emit(metrics.WALLET_TOTALS, int(balance), held_kopecks=int(held), wallets=wallets)
         return report
+
+    @staticmethod
+    def _step(report: SweepReport, subject: str, step: Callable[[], object]) -> bool:
+        """One unit of the sweep; its failure is reported and logged, and the rest goes on."""
+        try:
+            step()
+            return True
+        except Exception as error:
+            log.exception("sweeper: %s failed: %s", subject, error, extra={"alert": True})
+            report.errors.append(f"{subject}: {error}")
+            return False
+
+    def _sweep_unsubmitted(self, job: Job, now: Any, report: SweepReport) -> None:
+        if job.deadline_at is not None and job.deadline_at <= now:
+            self._fail(
+                job, FailureCode.TIMEOUT, "not submitted before the deadline", to=JobState.EXPIRED
+            )
+            report.expired += 1
+        else:
+            self._enqueue_submit(job, attempt=job.attempts + 1)
+            report.resubmitted += 1
+
+    def _redeliver(self, job: Job, report: SweepReport) -> None:
+        self._jobs.count_delivery(job.id)
+        name = f"deliver-{job.id}-r{job.delivery_attempts + 1}"
+        self._queue.enqueue(DELIVER_TARGET, {"job_id": job.id}, name=name)
+        report.redelivered += 1
+
+    def _expire_holds(self, report: SweepReport) -> None:
+        report.holds_expired = len(self._ledger.expire_holds(limit=self.policy.sweep_batch))
 
     def _sweep_late(self, job: Job, now: Any, report: SweepReport) -> None:
         past_deadline = job.deadline_at is not None and job.deadline_at <= now

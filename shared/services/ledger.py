@@ -213,17 +213,18 @@ class Ledger:
         return [_entry(row) for row in rows]
 
     # --- reads ------------------------------------------------------------------
-    def balance(self, wallet_id: int) -> WalletBalance:
-        rows = self._db.run(
-            "SELECT balance, held FROM wallets WHERE id = :wallet",
-            wallet=_check_wallet_id(wallet_id),
-        )
+    def balance(self, wallet_id: int, *, conn: PooledConnection | None = None) -> WalletBalance:
+        sql = "SELECT balance, held FROM wallets WHERE id = :wallet"
+        wallet = _check_wallet_id(wallet_id)
+        rows = conn.run_prepared(sql, wallet=wallet) if conn else self._db.run(sql, wallet=wallet)
         if not rows:
             raise UnknownWallet(wallet_id)
         return WalletBalance(wallet_id, rows[0][0], rows[0][1])
 
-    def hold_status(self, hold_ref: str) -> HoldStatus:
-        rows = self._db.run("SELECT status FROM holds WHERE ref = :ref", ref=check_ref(hold_ref))
+    def hold_status(self, hold_ref: str, *, conn: PooledConnection | None = None) -> HoldStatus:
+        sql = "SELECT status FROM holds WHERE ref = :ref"
+        ref = check_ref(hold_ref)
+        rows = conn.run_prepared(sql, ref=ref) if conn else self._db.run(sql, ref=ref)
         if not rows:
             raise UnknownHold(hold_ref)
         return HoldStatus(rows[0][0])

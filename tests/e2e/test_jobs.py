@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
-from scripts.job_stack import CALLBACK_SECRET, WEBHOOK_KEY, Stack, job_stack
+from scripts.job_stack import CALLBACK_SECRET, KIE_KEY, WEBHOOK_KEY, Stack, job_stack
 from shared.domain.money import format_rubles
 from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService, RetryLater
@@ -479,3 +480,181 @@ def test_the_sweeper_forgets_update_ids_older_than_a_week(stack: Stack) -> None:
         recent=recent,
     )
     assert kept == [[recent]]
+
+
+def make_late(stack: Stack, job_id: str, **columns: str) -> None:
+    """Time passes: the job's next poll (and any other column given as SQL) is behind us."""
+    sets = ", ".join(
+        ["eta_at = now() - interval '1 second'"] + [f"{k} = {v}" for k, v in columns.items()]
+    )
+    stack.db.run(f"UPDATE jobs SET {sets} WHERE id = CAST(:id AS uuid)", id=job_id)
+
+
+def wait_submitted(stack: Stack, job_id: str) -> Job:
+    return wait_state(stack, job_id, JobState.SUBMITTED)
+
+
+def test_jobs_the_sweeper_cannot_finish_do_not_stop_the_rest_of_the_sweep(stack: Stack) -> None:
+    stack.set_sim(delay_s=120.0)  # KIE keeps generating; the sweeper is on its own
+    unknown_task, _ = start(stack, FAMILIES["market"])
+    gone_model, _ = start(stack, FAMILIES["market"])
+    wait_submitted(stack, unknown_task.id)
+    wait_submitted(stack, gone_model.id)
+    # KIE answers "recordInfo is null" for a task it does not know; a registry sync removed
+    # the other job's model. Neither may keep the sweeper from its other work.
+    make_late(stack, unknown_task.id, kie_task_id="'no-such-task'")
+    make_late(stack, gone_model.id, model_id="'gone/removed-model'")
+    _, other_wallet = stack.new_wallet(new_telegram_id(), 500)
+    stack.ledger.hold(other_wallet, 500, new_ref("stale-hold"), ttl_s=1)
+    stack.db.run(
+        "UPDATE holds SET expires_at = now() - interval '1 second' WHERE wallet_id = :w",
+        w=other_wallet,
+    )
+    report = stack.sweep()
+    assert balance(stack, other_wallet) == (500, 0)  # the stale hold was released all the same
+    errors = "\n".join(report["errors"])
+    assert unknown_task.id in errors and "recordInfo" in errors
+    assert gone_model.id in errors
+    for job in (unknown_task, gone_model):
+        waiting = stack.service.get(job.id)
+        assert waiting.state is JobState.SUBMITTED
+        assert waiting.eta_at is not None and waiting.eta_at > stack.db.run("SELECT now()")[0][0]
+    # At its deadline the job KIE does not know expires and its money comes back.
+    make_late(stack, unknown_task.id, deadline_at="now() - interval '1 second'")
+    stack.sweep()
+    assert stack.service.get(unknown_task.id).state is JobState.EXPIRED
+    stack.db.run(
+        "UPDATE jobs SET model_id = :model WHERE id = CAST(:id AS uuid)",
+        model=gone_model.model_id,
+        id=gone_model.id,
+    )
+    make_late(stack, gone_model.id, deadline_at="now() - interval '1 second'")
+    stack.sweep()
+    assert stack.service.get(gone_model.id).state is JobState.EXPIRED
+
+
+def expire_hold_under(stack: Stack, job: Job) -> None:
+    """The sweeper was down for longer than the hold's margin: the hold expired first."""
+    stack.db.run(
+        "UPDATE holds SET expires_at = now() - interval '1 second' WHERE ref = :ref",
+        ref=job.hold_ref,
+    )
+    stack.ledger.expire_holds(limit=500)
+    assert stack.ledger.hold_status(job.hold_ref or "").value == "expired"
+
+
+@pytest.mark.parametrize("outcome", ["success", "failure", "success, balance spent"])
+def test_a_job_whose_hold_expired_still_finishes_and_moves_money_once(
+    stack: Stack, outcome: str
+) -> None:
+    # KIE finishes, its callback is lost: the sweeper will find the result by asking.
+    stack.set_sim(lost_rate=1.0, failure_rate=1.0 if outcome == "failure" else 0.0)
+    job, wallet = start(stack, FAMILIES["market"])
+    job = wait_submitted(stack, job.id)
+    expire_hold_under(stack, job)
+    assert balance(stack, wallet) == (FUNDS, 0)
+    if outcome == "success, balance spent":
+        stack.ledger.adjust(wallet, -FUNDS, new_ref("spent"), "spent on other jobs meanwhile")
+    deadline = time.monotonic() + 10
+    while (done := stack.service.get(job.id)).state is JobState.SUBMITTED:
+        assert time.monotonic() < deadline, "the sweeper never finished the job"
+        make_late(stack, job.id)
+        stack.sweep()  # until KIE's record shows the task done
+    kinds = entries_for(stack, job.id)
+    if outcome == "failure":
+        assert done.state is JobState.FAILED
+        assert balance(stack, wallet) == (FUNDS, 0)  # returned once, by the expiry
+        assert kinds == ["hold"]
+    elif outcome == "success":
+        assert done.state in SUCCESS
+        charged = FUNDS - balance(stack, wallet)[0]
+        assert 0 < charged <= (job.price_kopecks or 0)
+        assert balance(stack, wallet)[1] == 0
+        assert kinds == ["hold", "hold", "capture"]  # the expired hold, a fresh one, its capture
+        assert done.hold_ref == f"job:{job.id}:late-hold"
+    else:
+        assert done.state in SUCCESS  # delivered free: no balance to take it from
+        assert balance(stack, wallet) == (0, 0)
+        assert kinds == ["hold"]
+
+
+def test_results_out_of_delivery_attempts_do_not_starve_newer_ones(stack: Stack) -> None:
+    policy = JobPolicy(
+        callback_secret=CALLBACK_SECRET, callback_base_url=stack.fn("kie_callback"), sweep_batch=3
+    )
+    queue = _RecordingQueue()
+    service = JobService(
+        stack.db, stack.ledger, queue, lambda: stack.kie, stack.service._pricing, policy
+    )
+    user_id, _wallet = stack.new_wallet(new_telegram_id(), 0)
+    ids = [
+        stack.db.run(
+            "INSERT INTO jobs (user_id, model_id, state, price_kopecks, hold_ref, "
+            "delivery_attempts, finished_at, updated_at) "
+            "VALUES (:user, :model, 'succeeded', 100, :hold, :attempts, now(), "
+            "timestamptz '2001-01-01' + make_interval(secs => :n)) RETURNING id::text",
+            user=user_id,
+            model=FAMILIES["market"].id,
+            hold=new_ref("hold"),
+            attempts=policy.redeliver_max if n < 3 else 0,
+            n=n,
+        )[0][0]
+        for n in range(4)
+    ]
+    try:
+        report = service.sweep()
+        sent = [name or "" for target, name in queue.tasks if target == "deliver_result"]
+        # The user of the first three blocked the bot; the fourth only missed its delivery.
+        assert f"deliver-{ids[3]}-r1" in sent
+        assert not [name for name in sent if any(job_id in name for job_id in ids[:3])]
+        assert report.redelivered >= 1
+    finally:
+        stack.db.run(
+            "UPDATE jobs SET state = 'delivered' WHERE id::text = ANY(CAST(:ids AS text[]))",
+            ids="{" + ",".join(ids) + "}",
+        )
+
+
+class _SlowKie(KieClient):
+    """The real client to the simulator, with a slow network under createTask."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created: list[str] = []
+
+    def create_task(self, request: Any) -> str:
+        time.sleep(0.5)
+        task_id = super().create_task(request)
+        self.created.append(task_id)
+        return task_id
+
+
+def test_two_deliveries_of_one_submit_task_create_one_kie_task(stack: Stack) -> None:
+    slow = _SlowKie(base_url=stack.sim_url, upload_base_url=stack.sim_url, api_key=KIE_KEY)
+    policy = JobPolicy(callback_secret=CALLBACK_SECRET, callback_base_url=stack.fn("kie_callback"))
+    service = JobService(
+        stack.db, stack.ledger, _RecordingQueue(), lambda: slow, stack.service._pricing, policy
+    )
+    user_id, _wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    entry = FAMILIES["market"]
+    job = service.confirm(
+        service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref()).id
+    )
+
+    def submit() -> str:
+        try:
+            return service.submit(job.id).state.value
+        except RetryLater as later:
+            return f"retry later: {later}"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: submit(), range(2)))
+    slow.close()
+    assert len(slow.created) == 1
+    assert outcomes[0] == "retry later: another attempt is submitting this job"
+    assert outcomes[1] == "submitted"
+    # The retry comes back after the first attempt recorded the task: nothing more to do.
+    assert service.submit(job.id).state is not JobState.QUEUED
+    assert len(slow.created) == 1
+    assert stack.wait_final(job.id).state in SUCCESS
+    assert entries_for(stack, job.id) == ["hold", "capture"]
