@@ -21,9 +21,9 @@ from tests.deploy.checks import (
     load_serverless,
     parse_terraform,
     resolve,
+    terraform_data,
     terraform_locals,
     terraform_resources,
-    terraform_data,
     terraform_variable_default,
     zipped_ignored_dirs,
 )
