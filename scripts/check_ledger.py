@@ -1,10 +1,12 @@
-"""Check the ledger's invariants in the configured database; exit 1 on any violation.
+"""Check the ledger's invariants in the configured database; exit 1 on any violation, 2 when
+the settings are wrong or the database has no ledger yet.
 
 Usage: python -m scripts.check_ledger   (DATABASE_URL, or the local embedded server)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from shared.adapters.db import Database
@@ -30,6 +32,10 @@ def audit_configured(settings: Settings) -> AuditReport | None:
 
 
 def main() -> int:
+    # Before any side effect: --help must not start (or create) a database.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     try:
         settings = load_settings()
     except ConfigError as error:

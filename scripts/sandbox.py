@@ -1,7 +1,7 @@
 """`make run`: the whole product on this machine, on 127.0.0.1, stopped by Ctrl-C.
 
 Postgres (embedded under LOCAL_DIR unless DATABASE_URL is set) and its
-migrations; every function (functions-framework, own process); the local task
+migrations; every function (functions-framework, one process for all); the local task
 queue with Cloud Tasks' semantics; a scheduler calling the sweeper every
 minute; the KIE simulator (or real KIE with KIE_API_KEY); the Telegram Bot API
 emulator, whose page at http://127.0.0.1:PORT/ is a chat with the bot.
@@ -9,6 +9,7 @@ emulator, whose page at http://127.0.0.1:PORT/ is a chat with the bot.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -67,6 +68,11 @@ def set_commands(api_base: str, token: str) -> None:
 
 def main() -> int:
     started_at = time.monotonic()
+    # Settings come from the environment (README); the parser answers --help and refuses
+    # anything else before a server starts.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

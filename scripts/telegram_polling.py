@@ -10,6 +10,7 @@ webhook; the offset moves past an update only once it was handled or given up.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import secrets
@@ -111,6 +112,10 @@ class Poller:
 def main() -> int:
     from shared.bootstrap import get_database
 
+    # Before any side effect: --help must not start a database or a poll.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     logging.basicConfig(level=logging.INFO)
     try:
         poller = Poller(load_settings(), get_database())

@@ -103,3 +103,43 @@ def test_check_ledger_refuses_an_unmigrated_database(
         ).returncode
         == 0
     )
+
+
+def runnable_scripts() -> list[str]:
+    """Every `python -m scripts.…` an operator or developer may run."""
+    modules = []
+    for path in sorted((ROOT / "scripts").rglob("*.py")):
+        if 'if __name__ == "__main__"' in path.read_text(encoding="utf-8"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__main__" else parts))
+    return modules
+
+
+def test_every_script_answers_help_without_starting_anything(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    scripts = runnable_scripts()
+    assert {"scripts.sandbox", "scripts.check_ledger", "scripts.telegram_polling"} <= set(scripts)
+    # An unreachable database and an empty LOCAL_DIR: a script that connected, or started
+    # an embedded server, would fail or leave files behind.
+    env = env_with(
+        DATABASE_URL="postgresql://nobody@127.0.0.1:9/none", LOCAL_DIR=str(tmp_path / "local")
+    )
+
+    def help_of(module: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = dict(zip(scripts, pool.map(help_of, scripts), strict=True))
+    for module, answer in answers.items():
+        assert answer.returncode == 0, f"{module}: {answer.stderr[-800:]}"
+        assert answer.stdout.startswith("usage:"), f"{module}: {answer.stdout[:200]}"
+    assert not (tmp_path / "local").exists()
