@@ -208,10 +208,17 @@ class JobService:
 
     def _submit_leased(self, job: Job) -> Job:
         from shared.registry import build_request, get_model
+        from shared.registry.errors import RegistryError
 
-        entry = get_model(job.model_id)
         url = callback_url(self.policy.callback_base_url, job.id, self.policy.callback_secret)
-        request = build_request(job.model_id, job.inputs, url)
+        try:
+            entry = get_model(job.model_id)
+            request = build_request(job.model_id, job.inputs, url)
+        except RegistryError as error:
+            # The model was disabled or removed from the catalogue while the job waited:
+            # no retry can help, and the user's money must not wait for the deadline.
+            log.warning("job %s can no longer be sent: %s", job.id, error)
+            return self._fail(job, FailureCode.SERVICE_UNAVAILABLE, str(error))
         try:
             if request.endpoint.synchronous:
                 return self.finish(job, self._kie().run_sync(request))

@@ -85,8 +85,9 @@ def usage_credits(
     *,
     registry: Registry | None = None,
 ) -> Decimal:
-    """KIE credits a per-token model actually cost, from the usage it reported."""
-    entry = _enabled(model_id, registry or load_registry())
+    """KIE credits a per-token model actually cost, from the usage it reported. The model
+    may have been disabled since the job was quoted: the work is done and still priced."""
+    entry = get_model(model_id, registry=registry or load_registry())
     return credits_for_usage(entry, _validate(entry, inputs), tokens_in, tokens_out)
 
 

@@ -658,3 +658,25 @@ def test_two_deliveries_of_one_submit_task_create_one_kie_task(stack: Stack) -> 
     assert len(slow.created) == 1
     assert stack.wait_final(job.id).state in SUCCESS
     assert entries_for(stack, job.id) == ["hold", "capture"]
+
+
+def test_a_job_whose_model_left_the_catalogue_fails_at_once_with_its_money_back(
+    stack: Stack,
+) -> None:
+    policy = JobPolicy(callback_secret=CALLBACK_SECRET, callback_base_url=stack.fn("kie_callback"))
+    service = JobService(
+        stack.db, stack.ledger, _RecordingQueue(), lambda: stack.kie, stack.service._pricing, policy
+    )
+    user_id, wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    entry = FAMILIES["market"]
+    job = service.confirm(
+        service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref()).id
+    )
+    # A registry sync removed the model while the submission waited in the queue.
+    stack.db.run(
+        "UPDATE jobs SET model_id = 'gone/removed-model' WHERE id = CAST(:id AS uuid)", id=job.id
+    )
+    done = service.submit(job.id)
+    assert (done.state, done.error_code) == (JobState.FAILED, "service_unavailable")
+    assert balance(stack, wallet) == (FUNDS, 0)
+    assert entries_for(stack, job.id) == ["hold", "release"]

@@ -169,3 +169,29 @@ def test_suno_custom_mode_needs_style_and_title_but_simple_mode_does_not() -> No
     assert simple["customMode"] is False and "style" not in simple
     custom = {"prompt": PROMPT, "customMode": True, "style": "synthwave", "title": "Promo"}
     assert validate_inputs("suno-generate", custom)["title"] == "Promo"
+
+
+def test_usage_of_a_model_disabled_after_its_quote_is_still_priced() -> None:
+    """A chat job quoted while its model was enabled finishes after a sync disabled it: the
+    work is done, and its cost comes from the usage KIE reported."""
+    import copy
+    import json
+
+    from shared.registry import usage_credits
+    from shared.registry.loader import CATALOGUE_PATH, Registry
+    from shared.registry.samples import sample_inputs
+
+    raw = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    enabled = Registry(raw, CATALOGUE_PATH)
+    chat = next(m for m in enabled.models() if m.price and m.price.unit == "per_million_tokens")
+    inputs = sample_inputs(chat)
+    credits = usage_credits(chat.id, inputs, 1_000, 2_000, registry=enabled)
+    assert credits > 0
+    after_sync = copy.deepcopy(raw)
+    for item in after_sync["models"]:
+        if item["id"] == chat.id:
+            item.update(enabled=False, disabled_reason="retired by KIE", disabled_code="retired")
+    disabled = Registry(after_sync, CATALOGUE_PATH)
+    with pytest.raises(ModelDisabledError):
+        quote(chat.id, inputs, Pricing(), registry=disabled)
+    assert usage_credits(chat.id, inputs, 1_000, 2_000, registry=disabled) == credits
