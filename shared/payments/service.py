@@ -8,7 +8,6 @@ Telegram-free on purpose: the bot's handlers and the OCR function both call it.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,7 +120,7 @@ def _payment(row: list[Any]) -> Payment:
 
 def stars_for(kopecks: int, kopecks_per_star: int) -> int:
     """Whole Stars that cover `kopecks` (rounded up: the user never gets less than chosen)."""
-    return max(1, math.ceil(kopecks / kopecks_per_star))
+    return max(1, -(-kopecks // kopecks_per_star))  # integer ceiling: money never passes a float
 
 
 class Payments:

@@ -28,3 +28,13 @@ def test_refs_are_short_printable_ascii(ref: object) -> None:
 
 def test_a_ref_at_the_limit_is_accepted() -> None:
     assert check_ref("job:" + "x" * 196) == "job:" + "x" * 196
+
+
+def test_stars_cover_the_amount_in_whole_stars_without_floats() -> None:
+    from shared.payments.service import stars_for
+
+    assert stars_for(100_00, 1_30) == 77  # 100 ₽ at 1.30 ₽ a Star: 76.9 → 77
+    assert stars_for(1_30 * 77, 1_30) == 77  # exact: no extra Star
+    assert stars_for(1, 1_30) == 1
+    # Past 2**53 a float quotient rounds; integer arithmetic does not.
+    assert stars_for(10**17 + 1, 1) == 10**17 + 1
