@@ -389,7 +389,11 @@ class JobService:
         # Read in the job's transaction: should the expiry win the race after this read,
         # the capture or release refuses, the transaction rolls back and the retry sees it.
         assert job.hold_ref is not None
-        return self._ledger.hold_status(job.hold_ref, conn=conn) is HoldStatus.OPEN
+        status = self._ledger.hold_status(job.hold_ref, conn=conn)
+        if status is HoldStatus.CAPTURED:
+            # Only a final job's hold is captured, and a final job never moves again.
+            raise RuntimeError(f"job {job.id} is moving, yet its hold is already captured")
+        return status is HoldStatus.OPEN
 
     def _capture(self, job: Job, amount: int, conn: PooledConnection) -> None:
         refs = _refs(job.id)
