@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from shared.adapters.embedded_pg import EmbeddedPostgres
     from shared.jobs.service import JobService
     from shared.kie.client import KieClient
+    from shared.payments.service import Payments
     from shared.queue.port import TaskQueue
 
 
@@ -110,3 +111,10 @@ def get_job_service() -> JobService:
     return JobService(
         get_database(), get_ledger(), get_task_queue(), get_kie_client, settings, policy
     )
+
+
+def get_payments() -> Payments:
+    """Top-ups, receipts and their dead letters on the process's database (cheap to build)."""
+    from shared.payments.setup import payments_for
+
+    return payments_for(get_database())

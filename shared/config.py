@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     )
     task_queue_backend: Literal["local", "cloud_tasks", "sqs"] = "local"
     local_queue_url: str = Field(
-        default="http://127.0.0.1:8080/queue", description="The sandbox's local task queue."
+        default="http://127.0.0.1:8080/queue",
+        description="The local task queue's URL (`make run` sets its own, at PORT+3).",
     )
     gcp_project: str | None = None
     gcp_location: str | None = None

@@ -48,7 +48,7 @@ __all__ = [
 
 
 def task_queue_from_settings(settings: Settings) -> TaskQueue:
-    """The queue functions enqueue into: the sandbox's local queue, or Cloud Tasks."""
+    """The queue functions enqueue into: the sandbox's local queue, Cloud Tasks or SQS."""
     if settings.task_queue_backend == "cloud_tasks":
         from shared.queue.cloud_tasks import CloudTasksQueue
 

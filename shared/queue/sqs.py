@@ -1,6 +1,6 @@
 """TaskQueue on Amazon SQS, and the Lambda side of it (partial batch failures).
 
-One standard queue per target (submit_job, deliver_result). SQS delivers at
+One standard queue per target (submit_job, deliver_result, optionally ocr_receipt). SQS delivers at
 least once and has no named-task dedupe for standard queues, so the task name
 travels in the message and the handlers stay idempotent (they are: every job
 transition is conditional, every money move keyed). A delay above SQS's 15
