@@ -15,7 +15,9 @@ from PIL import Image
 
 from scripts.job_stack import Stack, job_stack
 from scripts.telegram_emulator.files import IncomingFile
+from shared.bot.callbacks import WizardCb, model_key
 from shared.bot.catalog_view import model_button
+from shared.bot.routers.wizard import editable as wizard_editable
 from shared.bot.routers.wizard import questions
 from shared.domain.money import format_rubles
 from shared.registry import categories, enabled_models
@@ -366,3 +368,145 @@ def test_a_stale_button_gets_a_clear_answer(stack: Stack) -> None:
     assert answer.params.get("text") == "Эта кнопка устарела. Откройте меню заново: /menu"
     assert str(answer.params.get("show_alert")).lower() == "true"
     assert nothing_held(stack, user_id)
+
+
+def fsm_data(stack: Stack, user_id: int) -> dict[str, Any]:
+    rows = stack.db.run(
+        "SELECT data FROM ui_state WHERE key LIKE :key AND state IS NOT NULL",
+        key=f"%:{user_id}:{user_id}:%",
+    )
+    return dict(rows[0][0]) if rows else {}
+
+
+def set_fsm_data(stack: Stack, user_id: int, data: dict[str, Any]) -> None:
+    import json
+
+    stack.db.run(
+        "UPDATE ui_state SET data = CAST(:data AS jsonb) WHERE key LIKE :key",
+        data=json.dumps(data),
+        key=f"%:{user_id}:{user_id}:%",
+    )
+
+
+def test_a_second_tap_on_start_is_answered_not_failed(stack: Stack) -> None:
+    """The second tap of a double tap reaches the bot after the first has already turned the
+    card into the first question, and Telegram has forgotten its query: nothing to change,
+    nothing to fail (before, the update failed three times and held back the chat)."""
+    import httpx
+
+    from scripts.job_stack import TELEGRAM_SECRET
+
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    question = last_bot_message(stack, user_id)
+    start_data = WizardCb(action="start", value=model_key(entry.id)).pack()
+    update = {
+        "update_id": 990_000_000 + user_id % 1_000_000,
+        "callback_query": {
+            "id": "4382bfdwdsb323b2d9",  # Telegram no longer knows it
+            "from": {"id": user_id, "is_bot": False, "first_name": "Анна", "language_code": "ru"},
+            "message": {
+                "message_id": question["message_id"],
+                "from": {"id": 7903518264, "is_bot": True, "first_name": "Studio"},
+                "chat": {"id": user_id, "type": "private", "first_name": "Анна"},
+                "date": int(time.time()),
+                "text": question["text"],
+            },
+            "chat_instance": "-1",
+            "data": start_data,
+        },
+    }
+    answer = httpx.post(
+        stack.fn("telegram_webhook"),
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET},
+        timeout=30,
+    )
+    assert (answer.status_code, answer.json().get("outcome")) == (200, "handled")
+    assert last_bot_message(stack, user_id)["message_id"] == question["message_id"]
+    assert fsm_data(stack, user_id)["todo"] == ["prompt"]
+
+
+def test_a_choice_button_of_an_earlier_question_does_not_answer_the_current_one(
+    stack: Stack,
+) -> None:
+    def two_choices(entry: ModelEntry) -> bool:
+        choices = [n for n, s in entry.inputs.items() if s.enum and not s.is_file]
+        return questions(entry) == ["prompt"] and len(choices) >= 2
+
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("video", two_choices)
+    open_model(stack, user_id, entry)
+    summary = fill_wizard(stack, user_id)
+
+    def edit_buttons(message: dict[str, Any]) -> list[str]:
+        return [
+            b["callback_data"]
+            for row in message.get("keyboard", [])
+            for b in row
+            if b["callback_data"].startswith("v1w:edit:")
+        ]
+
+    # Change one choice: the summary turns into its question; pick an option there.
+    fields = wizard_editable(entry, fsm_data(stack, user_id)["values"])
+    first_edit, second_edit = [
+        data
+        for data, name in zip(edit_buttons(summary), fields, strict=True)
+        if entry.inputs[name].enum
+    ][:2]
+    stack.telegram.press(user_id, summary["message_id"], first_edit)
+    old_question = last_bot_message(stack, user_id)
+    stack.telegram.press(user_id, old_question["message_id"], buttons(old_question)[0])
+    new_summary = last_bot_message(stack, user_id)
+    assert new_summary["message_id"] != old_question["message_id"]
+    # Now another choice is asked; a button still showing under the old question is pressed.
+    stack.telegram.press(user_id, new_summary["message_id"], second_edit)
+    asked = fsm_data(stack, user_id)
+    sent_before = len(bot_messages(stack, user_id))
+    pressed = stack.telegram.press(user_id, old_question["message_id"], buttons(old_question)[0])
+    assert pressed["answer"]["show_alert"] is True
+    assert pressed["answer"]["text"] == "Эта кнопка устарела. Откройте меню заново: /menu"
+    assert fsm_data(stack, user_id) == asked  # the current question still waits
+    assert len(bot_messages(stack, user_id)) == sent_before
+
+
+def test_an_input_the_model_no_longer_takes_is_dropped_not_asked_forever(stack: Stack) -> None:
+    """ "Repeat" of a job saved before a registry sync removed one of its inputs."""
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    fill_wizard(stack, user_id)
+    data = fsm_data(stack, user_id)
+    set_fsm_data(stack, user_id, {**data, "values": {**data["values"], "retired_input": "x"}})
+    sent_before = len(bot_messages(stack, user_id))
+    summary = last_bot_message(stack, user_id)
+    prompt_at = wizard_editable(entry, data["values"]).index("prompt")
+    edit = WizardCb(action="edit", value=str(prompt_at)).pack()
+    stack.telegram.press(user_id, summary["message_id"], edit)
+    reply = stack.telegram.send_text(user_id, "Новый текст для баннера")
+    assert reply["webhook_status"] == 200 and reply["attempts"] == 1
+    again = last_bot_message(stack, user_id)
+    assert any(b.startswith("▶ Запустить") for b in buttons(again)), [
+        (m.get("text"), buttons(m)) for m in bot_messages(stack, user_id)[-3:]
+    ]
+    assert len(bot_messages(stack, user_id)) == sent_before + 1
+    assert "retired_input" not in fsm_data(stack, user_id)["values"]
+
+
+def test_a_model_gone_mid_wizard_is_said_plainly_and_the_wizard_ends(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    # A registry sync removed the model while its first question waited for an answer.
+    set_fsm_data(stack, user_id, {**fsm_data(stack, user_id), "model": "gone/removed-model"})
+    reply = stack.telegram.send_text(user_id, "Баннер для распродажи")
+    assert reply["webhook_status"] == 200 and reply["attempts"] == 1
+    assert last_bot_message(stack, user_id)["text"] == (
+        "Эта модель сейчас недоступна или изменилась. Выберите модель заново: /menu"
+    )
+    assert fsm_data(stack, user_id) == {}

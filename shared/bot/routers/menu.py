@@ -58,18 +58,23 @@ def back_to_menu(i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    """Edit the screen in place (one message per screen), answering the press at once."""
+async def edit_screen(message: Message, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Edit a screen in place. A double tap asks for what the screen already shows, and
+    Telegram refuses that edit: not an error (anything else is)."""
     from aiogram.exceptions import TelegramBadRequest
 
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as refused:
+        if "message is not modified" not in refused.message:
+            raise
+
+
+async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Edit the screen in place (one message per screen), answering the press at once."""
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-        except TelegramBadRequest as refused:
-            # A double tap: the screen already shows this. Anything else is a real error.
-            if "message is not modified" not in refused.message:
-                raise
+        await edit_screen(query.message, text, markup)
     elif isinstance(query.message, Message):  # a result (media): leave it, open anew
         await query.message.answer(text, reply_markup=markup)
     elif query.message is not None:  # too old to edit: open the screen anew

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import MenuCb, WizardCb
 from shared.bot.catalog_view import eta_text, models_by_key
 from shared.bot.i18n import I18n, Locale
-from shared.bot.routers.menu import show
+from shared.bot.routers.menu import edit_screen, show
 from shared.domain.ledger import InsufficientFunds
 from shared.domain.money import format_rubles
 from shared.registry import InputValidationError, RegistryError, get_model, quote
@@ -27,6 +29,7 @@ from shared.services.ledger import Ledger
 from shared.services.users import open_account
 
 TELEGRAM_DOWNLOAD_MAX = 20 * 1024 * 1024  # what a bot may download from Telegram
+log = logging.getLogger("kie_studio.bot.wizard")
 
 
 class Wizard(StatesGroup):
@@ -76,10 +79,13 @@ async def ask(
     target: Message, entry: ModelEntry, name: str, i18n: I18n, locale: Locale, *, edit: bool
 ) -> None:
     spec = entry.inputs[name]
+    position = list(entry.inputs).index(name)
     kb = InlineKeyboardBuilder()
     for index, option in enumerate(_choices(spec)):
         shown = i18n.get(f"wizard.bool.{option}", locale) if spec.type == "boolean" else option
-        kb.button(text=shown, callback_data=WizardCb(action="pick", value=str(index)))
+        # The field's place rides along: a button of an earlier question must not answer
+        # whichever question is asked now.
+        kb.button(text=shown, callback_data=WizardCb(action="pick", value=f"{position}.{index}"))
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
     kb.adjust(*([3] * -(-len(_choices(spec)) // 3)), 1)
     if spec.is_file:
@@ -93,7 +99,7 @@ async def ask(
         field = _label(name, i18n, locale)
         text = i18n.get("wizard.ask_text", locale, field=field, limit=limit).strip()
     if edit:
-        await target.edit_text(text, reply_markup=kb.as_markup())
+        await edit_screen(target, text, kb.as_markup())
     else:
         await target.answer(text, reply_markup=kb.as_markup())
 
@@ -146,11 +152,20 @@ async def summary(
 ) -> None:
     from shared.config import get_settings
 
+    known = {name: value for name, value in values.items() if name in entry.inputs}
+    if known != values:
+        # "Repeat" of a job whose model has since lost an input: what it no longer takes goes.
+        values = known
+        await state.update_data(values=values)
     try:
         price = quote(entry.id, values, get_settings(), media_seconds=media_seconds)
     except InputValidationError as invalid:
-        await state.update_data(todo=[i.field for i in invalid.issues if i.field in entry.inputs])
+        todo = [i.field for i in invalid.issues if i.field in entry.inputs]
         await message.answer(invalid.message(locale))
+        if not todo:  # nothing the user could answer would fix it
+            await state.clear()
+            return
+        await state.update_data(todo=todo)
         await advance(message, state, i18n, locale, edit=False)
         return
     except RegistryError as refused:
@@ -180,7 +195,7 @@ async def summary(
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
     kb.adjust(1)
     if edit:
-        await message.edit_text(text, reply_markup=kb.as_markup())
+        await edit_screen(message, text, kb.as_markup())
         screen = message.message_id
     else:
         screen = (await message.answer(text, reply_markup=kb.as_markup())).message_id
@@ -233,9 +248,15 @@ async def on_pick(
     if not data.get("todo") or not isinstance(query.message, Message):
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
-    spec = get_model(data["model"]).inputs[data["todo"][0]]
-    options = list(spec.enum or (True, False))
-    index = int(callback_data.value) if callback_data.value.isdigit() else -1
+    entry = get_model(data["model"])
+    name = data["todo"][0]
+    spec = entry.inputs[name]
+    options: list[Any] = (
+        list(spec.enum) if spec.enum else [True, False] if spec.type == "boolean" else []
+    )
+    field, _, picked = callback_data.value.partition(".")
+    asked = field.isdigit() and int(field) == list(entry.inputs).index(name)
+    index = int(picked) if asked and picked.isdigit() else -1
     if not 0 <= index < len(options):
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
@@ -393,7 +414,8 @@ async def on_run(
     await state.clear()
     entry = get_model(data["model"])
     balance = await asyncio.to_thread(_available, db, query.from_user.id)
-    await message.edit_text(
+    await edit_screen(
+        message,
         i18n.get(
             "wizard.started",
             locale,
@@ -402,7 +424,7 @@ async def on_run(
             eta=eta_text(entry.eta_s, locale),
             balance=format_rubles(balance),
         ),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=[]),
+        InlineKeyboardMarkup(inline_keyboard=[]),
     )
 
 
@@ -411,8 +433,32 @@ def _available(db: Database, telegram_id: int) -> int:
     return Ledger(db, default_hold_ttl_s=3600).balance(account.wallet_id).available_kopecks
 
 
+async def on_model_unavailable(
+    event: ErrorEvent, state: FSMContext | None = None, locale: Locale | None = None
+) -> None:
+    """A model disabled or removed (or its inputs changed) while a user was on it: a
+    clear word and a fresh start, never a failing update Telegram would resend."""
+    from shared.bot.i18n import get_i18n, locale_for
+
+    log.warning("model unavailable mid-journey: %s", event.exception)
+    if state is not None:
+        await state.clear()
+    update = event.update
+    query, message = update.callback_query, update.message
+    origin = query or message
+    sender = origin.from_user if origin is not None else None
+    locale = locale or locale_for(sender.language_code if sender else None)
+    text = get_i18n().get("wizard.model_unavailable", locale)
+    if query is not None:
+        await query.answer(text, show_alert=True)
+    elif message is not None:
+        await message.answer(text)
+
+
 def wizard_router() -> Router:
     router = Router(name="wizard")
+    # Errors reach every router's error handlers (aiogram propagates them from the top).
+    router.errors.register(on_model_unavailable, ExceptionTypeFilter(RegistryError))
     router.callback_query.register(on_start, WizardCb.filter(F.action == "start"))
     router.callback_query.register(on_cancel, WizardCb.filter(F.action == "cancel"))
     router.callback_query.register(on_run, WizardCb.filter(F.action == "run"))
