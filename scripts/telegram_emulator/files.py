@@ -50,6 +50,7 @@ _FOLDER = {
 }
 # Sizes Telegram derives from a photo, by the longest side (s, m, x, y).
 PHOTO_SIDES = (90, 320, 800, 1280)
+PHOTO_DIMENSIONS_MAX = 10_000  # width + height of a photo a bot sends
 
 
 @dataclass
@@ -143,6 +144,12 @@ class FileStore:
         width, height = image_size(incoming.data) or (1280, 960)
         if width <= 0 or height <= 0:  # a header claiming no pixels: Telegram's default size
             width, height = 1280, 960
+        # sendPhoto: "width and height must not exceed 10000 in total. Width and height ratio
+        # must be at most 20." (Bot API); such an image can go as a document.
+        if from_bot and (
+            width + height > PHOTO_DIMENSIONS_MAX or max(width, height) > 20 * min(width, height)
+        ):
+            raise errors.bad_request(errors.PHOTO_INVALID_DIMENSIONS)
         longest = max(width, height)
         sides = [side for side in PHOTO_SIDES if side < longest] + [min(longest, 2560)]
         sizes: list[StoredFile] = []

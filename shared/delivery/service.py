@@ -314,18 +314,27 @@ class DeliveryService:
         caption: str | None,
         buttons: InlineKeyboardMarkup,
     ) -> None:
+        from aiogram.exceptions import TelegramBadRequest
         from aiogram.types import InputMediaPhoto
 
         photos = [p for p in plans if p.media is Media.PHOTO and p.route is Route.BY_URL]
         if len(photos) >= 2 and len(photos) == len(plans):
             for start in range(0, len(photos), ALBUM_MAX):
                 group = photos[start : start + ALBUM_MAX]
+                first_caption = caption if start == 0 else None
                 # Any: aiogram's parameter is a list of a union, and lists are invariant.
                 media: list[Any] = [
-                    InputMediaPhoto(media=p.url, caption=caption if i == 0 and start == 0 else None)
+                    InputMediaPhoto(media=p.url, caption=first_caption if i == 0 else None)
                     for i, p in enumerate(group)
                 ]
-                await bot.send_media_group(to.chat_id, media)
+                try:
+                    await bot.send_media_group(to.chat_id, media)
+                except TelegramBadRequest as refused:
+                    # One file Telegram cannot fetch or take refuses the whole album: each
+                    # goes on its own then, with its own fallbacks.
+                    log.info("album refused (%s); sending its files one by one", refused.message)
+                    for i, plan in enumerate(group):
+                        await self._send_one(bot, to, plan, first_caption if i == 0 else None)
             # An album cannot carry buttons: they come in a line of their own.
             await bot.send_message(
                 to.chat_id, self._i18n.get("delivery.next", to.locale), reply_markup=buttons
@@ -363,8 +372,26 @@ class DeliveryService:
             await self._send_link(bot, to, plan, caption, buttons)
             return
         name = plan.url.rsplit("/", 1)[-1].split("?", 1)[0] or "result"
-        upload = BufferedInputFile(content, name)
-        await _send_media(bot, to.chat_id, plan.media, upload, caption, buttons)
+        try:
+            await _send_media(
+                bot, to.chat_id, plan.media, BufferedInputFile(content, name), caption, buttons
+            )
+            return
+        except TelegramBadRequest as refused:
+            if plan.media is Media.DOCUMENT:
+                log.warning("upload refused (%s); sending a link", refused.message)
+                await self._send_link(bot, to, plan, caption, buttons)
+                return
+            # A photo Telegram will not take as a photo (width + height over 10 000 px after
+            # a 4× upscale, say) or media it cannot process still goes, as a file.
+            log.info("%s refused (%s); sending it as a file", plan.media.value, refused.message)
+        try:
+            await _send_media(
+                bot, to.chat_id, Media.DOCUMENT, BufferedInputFile(content, name), caption, buttons
+            )
+        except TelegramBadRequest as refused:
+            log.warning("file refused too (%s); sending a link", refused.message)
+            await self._send_link(bot, to, plan, caption, buttons)
 
     def _download(self, url: str) -> bytes | None:
         """The file, when it fits an upload; None when only a link can carry it."""

@@ -4,6 +4,7 @@ ledger's invariants must hold."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -680,3 +681,76 @@ def test_a_job_whose_model_left_the_catalogue_fails_at_once_with_its_money_back(
     assert (done.state, done.error_code) == (JobState.FAILED, "service_unavailable")
     assert balance(stack, wallet) == (FUNDS, 0)
     assert entries_for(stack, job.id) == ["hold", "release"]
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (width, height)).save(buffer, "PNG")  # 1 bit a pixel: tiny even when huge
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def result_files() -> Iterator[str]:
+    """KIE's file host: a 4×-upscaled 8192×8192 PNG, a small PNG, and a link that expired
+    between our look at it and Telegram's fetch (HEAD answers, GET is gone)."""
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    files = {"/upscaled.png": _png(8192, 8192), "/small.png": _png(64, 64)}
+
+    @Request.application
+    def app(request: Request) -> Response:
+        if request.path == "/expired.png":
+            if request.method == "HEAD":
+                return Response(b"", headers={"Content-Type": "image/png", "Content-Length": "900"})
+            return Response("gone", status=404)
+        if request.path in files:
+            return Response(files[request.path], content_type="image/png")
+        return Response("missing", status=404)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def redeliver_with(stack: Stack, urls: list[str]) -> tuple[Job, list[dict[str, Any]]]:
+    """A delivered image job whose result is now `urls`, sent again: what reached the chat."""
+    image_model = next(e for e in enabled_models() if e.kind == "t2i" and e.family == "market")
+    job, _ = start(stack, image_model)
+    delivered = wait_state(stack, job.id, JobState.DELIVERED)
+    before = len(chat_of(stack, delivered))
+    stack.db.run(
+        "UPDATE jobs SET result = CAST(:result AS jsonb), archived = NULL "
+        "WHERE id = CAST(:id AS uuid)",
+        result=json.dumps({"urls": urls}),
+        id=job.id,
+    )
+    response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id, "again": True})
+    assert (response.status_code, response.json()["status"]) == (200, "delivered")
+    return delivered, chat_of(stack, delivered)[before:]
+
+
+def test_a_photo_telegram_refuses_as_a_photo_arrives_as_a_file(
+    stack: Stack, result_files: str
+) -> None:
+    _, sent = redeliver_with(stack, [f"{result_files}/upscaled.png"])
+    kinds = [m["media"]["kind"] for m in sent if m.get("media")]
+    assert kinds == ["document"]
+
+
+def test_an_album_with_a_file_telegram_cannot_fetch_still_delivers_the_rest(
+    stack: Stack, result_files: str
+) -> None:
+    urls = [f"{result_files}/small.png", f"{result_files}/expired.png", f"{result_files}/small.png"]
+    _, sent = redeliver_with(stack, urls)
+    kinds = [m["media"]["kind"] for m in sent if m.get("media")]
+    assert kinds == ["photo", "photo"]
+    links = [m for m in sent if urls[1] in (m.get("text") or "")]
+    assert len(links) == 1  # the one Telegram could not fetch, as a link
