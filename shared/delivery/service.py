@@ -109,10 +109,7 @@ class DeliveryService:
         except TelegramRetryAfter as flood:
             raise RetryLater("Telegram flood control", float(flood.retry_after)) from None
         except TelegramForbiddenError:
-            self._db.run(
-                "UPDATE users SET blocked_bot_at = coalesce(blocked_bot_at, now()) WHERE id = :u",
-                u=job.user_id,
-            )
+            self._mark_blocked(job.user_id)
             return "blocked"
         except (TelegramNetworkError, TelegramServerError) as error:
             raise RetryLater(f"Telegram unavailable: {error}") from None
@@ -125,7 +122,12 @@ class DeliveryService:
     async def progress(self, bot: Bot, job_id: str) -> str:
         """The progress line while KIE works: "generating, about N s left". The final word
         always wins: if the job finished while this was being sent, it is put back."""
-        from aiogram.exceptions import TelegramRetryAfter
+        from aiogram.exceptions import (
+            TelegramForbiddenError,
+            TelegramNetworkError,
+            TelegramRetryAfter,
+            TelegramServerError,
+        )
 
         from shared.bot.catalog_view import eta_text
 
@@ -154,7 +156,18 @@ class DeliveryService:
                 await self._update_progress(bot, now, recipient, "delivery.progress_failed")
         except TelegramRetryAfter as flood:
             raise RetryLater("Telegram flood control", float(flood.retry_after)) from None
+        except TelegramForbiddenError:
+            self._mark_blocked(job.user_id)
+            return "blocked"
+        except (TelegramNetworkError, TelegramServerError) as error:
+            raise RetryLater(f"Telegram unavailable: {error}") from None
         return "progress"
+
+    def _mark_blocked(self, user_id: int) -> None:
+        self._db.run(
+            "UPDATE users SET blocked_bot_at = coalesce(blocked_bot_at, now()) WHERE id = :u",
+            u=user_id,
+        )
 
     async def _update_progress(self, bot: Bot, job: Job, to: Recipient, key: str) -> None:
         """Turn the job's progress line into its final word."""

@@ -754,3 +754,17 @@ def test_an_album_with_a_file_telegram_cannot_fetch_still_delivers_the_rest(
     assert kinds == ["photo", "photo"]
     links = [m for m in sent if urls[1] in (m.get("text") or "")]
     assert len(links) == 1  # the one Telegram could not fetch, as a link
+
+
+def test_a_progress_line_to_a_user_who_blocked_the_bot_marks_them_and_ends(stack: Stack) -> None:
+    stack.set_sim(delay_s=120.0)  # KIE still generating: the progress line is due
+    telegram_id = new_telegram_id()
+    user_id, _ = stack.new_wallet(telegram_id, FUNDS)
+    entry = FAMILIES["market"]
+    job = stack.run_job(user_id, entry.id, sample_inputs(entry), client_ref=f"tg:{telegram_id}:1")
+    wait_submitted(stack, job.id)
+    stack.telegram.block(telegram_id)
+    response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id, "progress": True})
+    assert (response.status_code, response.json()["status"]) == (200, "blocked")
+    blocked = stack.db.run("SELECT blocked_bot_at IS NOT NULL FROM users WHERE id = :u", u=user_id)
+    assert blocked == [[True]]
