@@ -510,3 +510,16 @@ def test_a_model_gone_mid_wizard_is_said_plainly_and_the_wizard_ends(stack: Stac
         "Эта модель сейчас недоступна или изменилась. Выберите модель заново: /menu"
     )
     assert fsm_data(stack, user_id) == {}
+
+
+def test_text_at_the_summary_gets_a_hint_not_silence(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    summary = fill_wizard(stack, user_id)
+    stack.telegram.send_text(user_id, "а можно побыстрее?")
+    hint = last_bot_message(stack, user_id)
+    assert hint["message_id"] != summary["message_id"]
+    assert hint["text"].startswith("Всё заполнено: нажмите «▶ Запустить»")
+    assert fsm_data(stack, user_id)["model"] == entry.id  # the summary still runs

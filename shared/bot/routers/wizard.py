@@ -216,6 +216,8 @@ async def remember(
 async def on_text(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
     data = await state.get_data()
     if not data.get("todo"):
+        # At the summary nothing is asked: say what to press instead of staying silent.
+        await message.answer(i18n.get("wizard.at_summary", locale))
         return
     entry = get_model(data["model"])
     name = data["todo"][0]
@@ -269,6 +271,7 @@ async def on_file(
 ) -> None:
     data = await state.get_data()
     if not data.get("todo"):
+        await message.answer(i18n.get("wizard.at_summary", locale))
         return
     entry = get_model(data["model"])
     name = data["todo"][0]
