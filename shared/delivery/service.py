@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from aiogram.types import InlineKeyboardMarkup
 
 log = logging.getLogger("kie_studio.delivery")
+# One send of a result (a message, a file, an album); what it returns is not used.
+Step = Callable[[], Awaitable[object]]
 
 
 def _now(db: Database) -> datetime:
@@ -231,6 +234,9 @@ class DeliveryService:
         return kb.as_markup()
 
     async def _send_result(self, bot: Bot, job: Job, to: Recipient, *, again: bool) -> None:
+        """Each send (a message, a file, an album) is one step; a first delivery records the
+        steps done, so a retry after Telegram's flood control resumes instead of repeating
+        what the chat already has. "Send again" sends everything."""
         entry = get_model(job.model_id)
         title = entry.title.ru if to.locale == "ru" else entry.title.en
         caption = self._i18n.get(
@@ -240,31 +246,46 @@ class DeliveryService:
         text = result.get("text")
         urls = [u for u in result.get("urls") or [] if isinstance(u, str)]
         buttons = self._result_buttons(job, to.locale)
+        steps: list[Step] = []
         if text:
-            await self._send_text(bot, to.chat_id, str(text), caption, None if urls else buttons)
+            last_buttons = None if urls else buttons
+            steps += self._text_steps(bot, to.chat_id, str(text), caption, last_buttons)
         if urls:
             sources = self._sources(job, urls, prefer_archive=again)
             plans = [self._plan(url, entry.kind, size, kind) for url, size, kind in sources]
-            await self._send_files(bot, to, plans, caption if not text else None, buttons)
+            steps += self._file_steps(bot, to, plans, caption if not text else None, buttons)
+        done = 0 if again else self._jobs.delivery_sent(job.id)
+        for number, step in enumerate(steps, start=1):
+            if number <= done:
+                continue
+            await step()
+            if not again:
+                self._jobs.count_sent(job.id, number)
 
-    async def _send_text(
+    def _text_steps(
         self,
         bot: Bot,
         chat_id: int,
         text: str,
         caption: str,
         buttons: InlineKeyboardMarkup | None,
-    ) -> None:
+    ) -> list[Step]:
         from aiogram.types import BufferedInputFile
 
         parts = split_text(text)
         if len(parts) > TEXT_MESSAGES_MAX:
             document = BufferedInputFile(text.encode("utf-8"), filename="result.txt")
-            await bot.send_document(chat_id, document, caption=caption[:1024], reply_markup=buttons)
-            return
-        for part in parts:
-            await bot.send_message(chat_id, part)
-        await bot.send_message(chat_id, caption, reply_markup=buttons)
+            return [
+                partial(
+                    bot.send_document,
+                    chat_id,
+                    document,
+                    caption=caption[:1024],
+                    reply_markup=buttons,
+                )
+            ]
+        steps: list[Step] = [partial(bot.send_message, chat_id, part) for part in parts]
+        return [*steps, partial(bot.send_message, chat_id, caption, reply_markup=buttons)]
 
     def _sources(
         self, job: Job, urls: list[str], *, prefer_archive: bool
@@ -319,45 +340,60 @@ class DeliveryService:
         media = media_for(kind, content_type)
         return FilePlan(url, media, route_for(media, size), size)
 
-    async def _send_files(
+    def _file_steps(
         self,
         bot: Bot,
         to: Recipient,
         plans: list[FilePlan],
         caption: str | None,
         buttons: InlineKeyboardMarkup,
+    ) -> list[Step]:
+        photos = [p for p in plans if p.media is Media.PHOTO and p.route is Route.BY_URL]
+        if len(photos) >= 2 and len(photos) == len(plans):
+            steps: list[Step] = [
+                partial(
+                    self._send_album,
+                    bot,
+                    to,
+                    photos[start : start + ALBUM_MAX],
+                    caption if start == 0 else None,
+                )
+                for start in range(0, len(photos), ALBUM_MAX)
+            ]
+            # An album cannot carry buttons: they come in a line of their own.
+            next_line = self._i18n.get("delivery.next", to.locale)
+            return [*steps, partial(bot.send_message, to.chat_id, next_line, reply_markup=buttons)]
+        return [
+            partial(
+                self._send_one,
+                bot,
+                to,
+                plan,
+                caption if index == 0 else None,
+                buttons if index == len(plans) - 1 else None,
+            )
+            for index, plan in enumerate(plans)
+        ]
+
+    async def _send_album(
+        self, bot: Bot, to: Recipient, group: list[FilePlan], caption: str | None
     ) -> None:
         from aiogram.exceptions import TelegramBadRequest
         from aiogram.types import InputMediaPhoto
 
-        photos = [p for p in plans if p.media is Media.PHOTO and p.route is Route.BY_URL]
-        if len(photos) >= 2 and len(photos) == len(plans):
-            for start in range(0, len(photos), ALBUM_MAX):
-                group = photos[start : start + ALBUM_MAX]
-                first_caption = caption if start == 0 else None
-                # Any: aiogram's parameter is a list of a union, and lists are invariant.
-                media: list[Any] = [
-                    InputMediaPhoto(media=p.url, caption=first_caption if i == 0 else None)
-                    for i, p in enumerate(group)
-                ]
-                try:
-                    await bot.send_media_group(to.chat_id, media)
-                except TelegramBadRequest as refused:
-                    # One file Telegram cannot fetch or take refuses the whole album: each
-                    # goes on its own then, with its own fallbacks.
-                    log.info("album refused (%s); sending its files one by one", refused.message)
-                    for i, plan in enumerate(group):
-                        await self._send_one(bot, to, plan, first_caption if i == 0 else None)
-            # An album cannot carry buttons: they come in a line of their own.
-            await bot.send_message(
-                to.chat_id, self._i18n.get("delivery.next", to.locale), reply_markup=buttons
-            )
-            return
-        for index, plan in enumerate(plans):
-            last = index == len(plans) - 1
-            await self._send_one(
-                bot, to, plan, caption if index == 0 else None, buttons if last else None
-            )
+        # Any: aiogram's parameter is a list of a union, and lists are invariant.
+        media: list[Any] = [
+            InputMediaPhoto(media=p.url, caption=caption if i == 0 else None)
+            for i, p in enumerate(group)
+        ]
+        try:
+            await bot.send_media_group(to.chat_id, media)
+        except TelegramBadRequest as refused:
+            # One file Telegram cannot fetch or take refuses the whole album: each goes on
+            # its own then, with its own fallbacks.
+            log.info("album refused (%s); sending its files one by one", refused.message)
+            for i, plan in enumerate(group):
+                await self._send_one(bot, to, plan, caption if i == 0 else None)
 
     async def _send_one(
         self,

@@ -186,6 +186,21 @@ class JobRepository:
             s=seconds,
         )
 
+    def delivery_sent(self, job_id: str) -> int:
+        """Sends of the result that already reached the chat (a retry resumes after them)."""
+        rows = self._db.run(
+            "SELECT delivery_sent FROM jobs WHERE id = CAST(:id AS uuid)", id=job_id
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def count_sent(self, job_id: str, sent: int) -> None:
+        self._db.run(
+            "UPDATE jobs SET delivery_sent = greatest(delivery_sent, :sent) "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+            sent=sent,
+        )
+
     def count_delivery(self, job_id: str) -> None:
         self._db.run(
             "UPDATE jobs SET delivery_attempts = delivery_attempts + 1, updated_at = now() "

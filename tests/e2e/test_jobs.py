@@ -768,3 +768,37 @@ def test_a_progress_line_to_a_user_who_blocked_the_bot_marks_them_and_ends(stack
     assert (response.status_code, response.json()["status"]) == (200, "blocked")
     blocked = stack.db.run("SELECT blocked_bot_at IS NOT NULL FROM users WHERE id = :u", u=user_id)
     assert blocked == [[True]]
+
+
+def test_a_delivery_stopped_by_flood_control_resumes_where_it_stopped(
+    stack: Stack, result_files: str
+) -> None:
+    """Twelve images: an album of ten, one of two, and the buttons' line. Telegram lets one
+    send per second through: each retry goes on from the send it stopped at."""
+    image_model = next(e for e in enabled_models() if e.kind == "t2i" and e.family == "market")
+    job, _ = start(stack, image_model)
+    delivered = wait_state(stack, job.id, JobState.DELIVERED)
+    before = len(chat_of(stack, delivered))
+    stack.db.run(
+        "UPDATE jobs SET state = 'succeeded', result = CAST(:result AS jsonb), archived = NULL, "
+        "delivery_sent = 0 WHERE id = CAST(:id AS uuid)",
+        result=json.dumps({"urls": [f"{result_files}/small.png"] * 12}),
+        id=job.id,
+    )
+    emulator = stack.hosted_telegram
+    assert emulator is not None
+    emulator.flood_per_chat_per_s = 1
+    try:
+        answers = []
+        for _ in range(6):  # the queue's retries, each after Retry-After
+            answer = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id})
+            answers.append(answer.status_code)
+            if answer.status_code == 200:
+                break
+            time.sleep(float(answer.headers.get("Retry-After", "1")) + 0.1)
+    finally:
+        emulator.flood_per_chat_per_s = None
+    sent = chat_of(stack, delivered)[before:]
+    assert answers[-1] == 200 and 503 in answers
+    assert len([m for m in sent if (m.get("media") or {}).get("kind") == "photo"]) == 12
+    assert stack.service.get(job.id).state is JobState.DELIVERED
