@@ -523,3 +523,31 @@ def test_text_at_the_summary_gets_a_hint_not_silence(stack: Stack) -> None:
     assert hint["message_id"] != summary["message_id"]
     assert hint["text"].startswith("Всё заполнено: нажмите «▶ Запустить»")
     assert fsm_data(stack, user_id)["model"] == entry.id  # the summary still runs
+
+
+def test_a_question_for_several_images_takes_an_album_then_done(stack: Stack) -> None:
+    def several_images(entry: ModelEntry) -> bool:
+        first = (questions(entry) or [""])[0]
+        spec = entry.inputs.get(first)
+        return (
+            spec is not None
+            and spec.type == "file_list"
+            and (spec.max_items or 1) >= 4
+            and "image/png" in (spec.accept or ())
+        )
+
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = next(e for e in enabled_models() if several_images(e))
+    open_model(stack, user_id, entry)
+    name = questions(entry)[0]
+    assert last_bot_message(stack, user_id)["text"].startswith("Пришлите")
+    for _ in range(3):  # an album of three photos: three messages
+        stack.telegram.send_file(user_id, PNG, file_name="product.png", mime_type="image/png")
+    counter = last_bot_message(stack, user_id)
+    assert counter["text"].startswith("Получено файлов: 3 из")
+    assert counter["edit_count"] == 2  # one counter, edited in place
+    press(stack, user_id, counter, "✓ Готово")
+    values = fsm_data(stack, user_id)["values"]
+    assert len(values[name]) == 3 and len(set(values[name])) == 3
+    assert fsm_data(stack, user_id)["todo"] != [name]  # the wizard moved on

@@ -90,8 +90,13 @@ async def ask(
     kb.adjust(*([3] * -(-len(_choices(spec)) // 3)), 1)
     if spec.is_file:
         kinds = ", ".join(sorted({a.split("/")[0] for a in spec.accept or ("image/png",)}))
-        key = "wizard.ask_file"
-        text = i18n.get(key, locale, field=_label(name, i18n, locale), kinds=kinds)
+        field = _label(name, i18n, locale)
+        if spec.type == "file_list" and _files_max(spec) > 1:
+            text = i18n.get(
+                "wizard.ask_files", locale, field=field, kinds=kinds, max=_files_max(spec)
+            )
+        else:
+            text = i18n.get("wizard.ask_file", locale, field=field, kinds=kinds)
     elif _choices(spec):
         text = i18n.get("wizard.ask_choice", locale, field=_label(name, i18n, locale))
     else:
@@ -297,7 +302,70 @@ async def on_file(
     if duration is not None:
         # Models priced per second of the uploaded audio or video are quoted on its length.
         await state.update_data(media_seconds={**data.get("media_seconds", {}), name: duration})
-    await remember(message, state, [url] if spec.type == "file_list" else url, i18n, locale)
+    if spec.type != "file_list" or _files_max(spec) == 1:
+        await remember(message, state, [url] if spec.type == "file_list" else url, i18n, locale)
+        return
+    await collect(message, bot, state, spec, url, i18n, locale)
+
+
+def _files_max(spec: FieldSpec) -> int:
+    return max(1, spec.max_items or 1)
+
+
+async def collect(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    spec: FieldSpec,
+    url: str,
+    i18n: I18n,
+    locale: Locale,
+) -> None:
+    """One more file for a question that takes several (an album arrives as one message per
+    photo): counted on one message, edited in place, until the limit or "Done"."""
+    data = await state.get_data()
+    collected = [*data.get("collected", []), url]
+    if len(collected) >= _files_max(spec):
+        await state.update_data(collected=[], counter=None)
+        await remember(message, state, collected, i18n, locale)
+        return
+    await state.update_data(collected=collected)
+    text = i18n.get("wizard.files_received", locale, count=len(collected), max=_files_max(spec))
+    kb = InlineKeyboardBuilder()
+    kb.button(text=i18n.get("wizard.files_done", locale), callback_data=WizardCb(action="done"))
+    kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
+    kb.adjust(1)
+    counter = data.get("counter")
+    if counter is not None:
+        from aiogram.exceptions import TelegramBadRequest
+
+        try:
+            await bot.edit_message_text(
+                text, chat_id=message.chat.id, message_id=counter, reply_markup=kb.as_markup()
+            )
+            return
+        except TelegramBadRequest:
+            pass  # gone or too old: a new counter below
+    sent = await message.answer(text, reply_markup=kb.as_markup())
+    await state.update_data(counter=sent.message_id)
+
+
+async def on_files_done(
+    query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    data = await state.get_data()
+    if not data.get("todo") or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    spec = get_model(data["model"]).inputs[data["todo"][0]]
+    collected = list(data.get("collected", []))
+    least = max(1, spec.min_items or 1)
+    if spec.type != "file_list" or len(collected) < least:
+        await query.answer(i18n.get("wizard.files_none", locale, min=least), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(collected=[], counter=None)
+    await remember(query.message, state, collected, i18n, locale)
 
 
 def _duration(message: Message) -> float | None:
@@ -345,7 +413,7 @@ async def on_edit(
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
     await query.answer()
-    await state.update_data(todo=[names[index]])
+    await state.update_data(todo=[names[index]], collected=[], counter=None)
     await ask(query.message, entry, names[index], i18n, locale, edit=True)
 
 
@@ -467,6 +535,9 @@ def wizard_router() -> Router:
     router.callback_query.register(on_run, WizardCb.filter(F.action == "run"))
     router.callback_query.register(on_edit, Wizard.filling, WizardCb.filter(F.action == "edit"))
     router.callback_query.register(on_pick, Wizard.filling, WizardCb.filter(F.action == "pick"))
+    router.callback_query.register(
+        on_files_done, Wizard.filling, WizardCb.filter(F.action == "done")
+    )
     router.message.register(on_text, Wizard.filling, F.text)
     router.message.register(
         on_file, Wizard.filling, F.photo | F.document | F.video | F.audio | F.voice
