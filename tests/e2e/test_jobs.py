@@ -720,18 +720,27 @@ def result_files() -> Iterator[str]:
     server.shutdown()
 
 
-def redeliver_with(stack: Stack, urls: list[str]) -> tuple[Job, list[dict[str, Any]]]:
-    """A delivered image job whose result is now `urls`, sent again: what reached the chat."""
+def delivered_image_job(stack: Stack, urls: list[str], *, undelivered: bool) -> tuple[Job, int]:
+    """An image job delivered once, whose result is now `urls` (and, when `undelivered`,
+    back to awaiting its first delivery); with the number of messages its chat had."""
     image_model = next(e for e in enabled_models() if e.kind == "t2i" and e.family == "market")
     job, _ = start(stack, image_model)
     delivered = wait_state(stack, job.id, JobState.DELIVERED)
     before = len(chat_of(stack, delivered))
+    state = "'succeeded', delivery_sent = 0" if undelivered else "state"
     stack.db.run(
-        "UPDATE jobs SET result = CAST(:result AS jsonb), archived = NULL "
+        f"UPDATE jobs SET state = {state}, result = CAST(:result AS jsonb), archived = NULL "
         "WHERE id = CAST(:id AS uuid)",
         result=json.dumps({"urls": urls}),
         id=job.id,
     )
+    return delivered, before
+
+
+def redeliver_with(stack: Stack, urls: list[str]) -> tuple[Job, list[dict[str, Any]]]:
+    """A delivered image job whose result is now `urls`, sent again: what reached the chat."""
+    delivered, before = delivered_image_job(stack, urls, undelivered=False)
+    job = delivered
     response = httpx.post(stack.fn("deliver_result"), json={"job_id": job.id, "again": True})
     assert (response.status_code, response.json()["status"]) == (200, "delivered")
     return delivered, chat_of(stack, delivered)[before:]
@@ -775,16 +784,9 @@ def test_a_delivery_stopped_by_flood_control_resumes_where_it_stopped(
 ) -> None:
     """Twelve images: an album of ten, one of two, and the buttons' line. Telegram lets one
     send per second through: each retry goes on from the send it stopped at."""
-    image_model = next(e for e in enabled_models() if e.kind == "t2i" and e.family == "market")
-    job, _ = start(stack, image_model)
-    delivered = wait_state(stack, job.id, JobState.DELIVERED)
-    before = len(chat_of(stack, delivered))
-    stack.db.run(
-        "UPDATE jobs SET state = 'succeeded', result = CAST(:result AS jsonb), archived = NULL, "
-        "delivery_sent = 0 WHERE id = CAST(:id AS uuid)",
-        result=json.dumps({"urls": [f"{result_files}/small.png"] * 12}),
-        id=job.id,
-    )
+    urls = [f"{result_files}/small.png"] * 12
+    delivered, before = delivered_image_job(stack, urls, undelivered=True)
+    job = delivered
     emulator = stack.hosted_telegram
     assert emulator is not None
     emulator.flood_per_chat_per_s = 1

@@ -22,6 +22,7 @@ from shared.queue.port import InvalidDelay, UnknownTarget
 from shared.queue.sqs import SqsTaskQueue, handle_sqs_batch
 from shared.storage.archive import ResultTooLarge, archive_results
 from shared.storage.s3 import S3ObjectStore
+from tests.bootstrap_caches import clear_bootstrap_caches
 from tests.conftest import DatabaseFactory
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2048
@@ -178,7 +179,7 @@ def test_the_lambda_submit_handler_drives_jobs_from_an_sqs_batch(
     once, and a record whose job KIE keeps refusing (429) is the only one sent back."""
     from functions import aws_sqs
     from scripts.kie_simulator import KieSimulator
-    from shared import bootstrap, config
+    from shared import bootstrap
     from shared.jobs.states import JobState
     from shared.registry import enabled_models
     from shared.registry.samples import sample_inputs
@@ -200,15 +201,7 @@ def test_the_lambda_submit_handler_drives_jobs_from_an_sqs_batch(
         "AWS_REGION": "eu-central-1",
     }.items():
         monkeypatch.setenv(name, value)
-    for cached in (
-        config.get_settings,
-        bootstrap.get_database,
-        bootstrap.get_ledger,
-        bootstrap.get_task_queue,
-        bootstrap.get_kie_client,
-        bootstrap.get_job_service,
-    ):
-        cached.cache_clear()
+    clear_bootstrap_caches()
     try:
         service = bootstrap.get_job_service()
         account = open_account(db, 555)
@@ -236,15 +229,7 @@ def test_the_lambda_submit_handler_drives_jobs_from_an_sqs_batch(
         assert service.get(busy.id).state is JobState.QUEUED
     finally:
         sim.stop()
-        for cached in (
-            config.get_settings,
-            bootstrap.get_database,
-            bootstrap.get_ledger,
-            bootstrap.get_task_queue,
-            bootstrap.get_kie_client,
-            bootstrap.get_job_service,
-        ):
-            cached.cache_clear()
+        clear_bootstrap_caches()
 
 
 @pytest.fixture(params=["in-process", "server"])

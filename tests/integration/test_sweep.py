@@ -14,6 +14,7 @@ from shared.queue.port import TaskQueue
 from shared.services.ledger import Ledger
 from shared.services.users import open_account
 from shared.sweep import run_sweep
+from tests.bootstrap_caches import clear_bootstrap_caches
 from tests.conftest import DatabaseFactory
 from tests.ids import new_telegram_id
 
@@ -50,24 +51,14 @@ def test_unpaid_invoices_expire_even_when_the_jobs_share_fails(
 def aws_environment(
     make_test_database: DatabaseFactory, pg_server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Database]:
-    from shared import bootstrap, config
+    from shared import bootstrap
 
     db = make_test_database()
     monkeypatch.setenv("DATABASE_URL", pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database)
-    caches = (
-        config.get_settings,
-        bootstrap.get_database,
-        bootstrap.get_ledger,
-        bootstrap.get_task_queue,
-        bootstrap.get_kie_client,
-        bootstrap.get_job_service,
-    )
-    for cached in caches:
-        cached.cache_clear()
+    clear_bootstrap_caches()
     yield db
     bootstrap.get_database().close()
-    for cached in caches:
-        cached.cache_clear()
+    clear_bootstrap_caches()
 
 
 def test_the_aws_schedule_runs_the_payments_share_too(aws_environment: Database) -> None:
