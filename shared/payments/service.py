@@ -366,17 +366,24 @@ class Payments:
         return self._db.in_transaction(work)
 
     def reject(self, payment_id: int, admin_id: int, reason: str) -> Payment:
+        # The receipt's hash is let go: "transfer not found yet" is a common reason, and the
+        # same genuine receipt must be able to back a new transfer once the money arrives.
         rows = self._db.run(
             "UPDATE payments SET status = 'rejected', decided_by = :admin, reject_reason = :reason,"
-            " updated_at = now() WHERE id = :id AND method = 'transfer' AND status = 'review' "
-            "RETURNING id",
+            " receipt_sha256 = NULL, updated_at = now()"
+            " WHERE id = :id AND method = 'transfer' AND status = 'review'"
+            " RETURNING (SELECT receipt_sha256 FROM payments WHERE id = :id)",
             id=payment_id,
             admin=admin_id,
             reason=reason[:500],
         )
         if not rows:
             raise AlreadyDecided(payment_id, self.get(payment_id).status)
-        self.record(payment_id, "rejected", {"admin": admin_id, "reason": reason[:500]})
+        self.record(
+            payment_id,
+            "rejected",
+            {"admin": admin_id, "reason": reason[:500], "receipt_sha256": rows[0][0]},
+        )
         return self.get(payment_id)
 
     # --- Stars refunds -----------------------------------------------------------------

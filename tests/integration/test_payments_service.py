@@ -177,6 +177,28 @@ def test_the_same_receipt_image_cannot_pay_twice(db: Database, payments: Payment
         payments.record_reading(other.id, sha, {})
 
 
+def test_a_receipt_rejected_once_can_back_a_new_transfer(
+    db: Database, payments: Payments, ledger: Ledger
+) -> None:
+    """Rejected as "transfer not found yet": the same genuine receipt, sent with a new
+    transfer once the money arrived, is read and credited."""
+    sha = "e" * 63 + "5"
+    first = transfer_in_review(db, payments, sha)
+    payments.reject(first.id, admin_id=1, reason="перевод ещё не пришёл")
+    assert payments.get(first.id).status == "rejected"
+    account = db.run("SELECT telegram_id FROM users WHERE id = :u", u=first.user_id)[0][0]
+    again = payments.create(first.user_id, "transfer", 100_000)
+    payments.attach_receipt(again.id, account, "file-again")
+    again, _ = payments.record_reading(again.id, sha, {})
+    assert payments.approve(again.id, admin_id=1).entry.amount_kopecks == 100_000
+    assert ledger.balance(first.wallet_id).balance_kopecks == 100_000
+    # A receipt that backs a credited transfer still cannot back another.
+    other = payments.create(first.user_id, "transfer", 100_000)
+    payments.attach_receipt(other.id, account, "file-other")
+    with pytest.raises(DuplicateReceipt):
+        payments.record_reading(other.id, sha, {})
+
+
 def test_the_same_transaction_id_cannot_be_credited_twice(
     db: Database, payments: Payments, ledger: Ledger
 ) -> None:
