@@ -34,8 +34,12 @@ from shared.services.users import open_account
 
 log = logging.getLogger("kie_studio.payments")
 OCR_TARGET = "ocr_receipt"
+# "1500", "1 500", "1.500" or "1,500" (a separator before exactly three digits groups
+# thousands), "1500,00", with ₽, р., руб., рублей or RUB before or after.
 _RUBLES = re.compile(
-    r"^\s*(\d{1,3}(?:[ \u00a0\u202f]?\d{3})*|\d+)(?:[.,]00?)?\s*(?:₽|р\.?|руб\.?)?\s*$"
+    r"^\s*(?:₽\s*)?(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+)(?:[.,]00?)?"
+    r"\s*(?:₽|р\.?|руб(?:\.|лей|ля|ль)?|rub\.?|r)?\s*$",
+    re.IGNORECASE,
 )
 
 
@@ -46,7 +50,8 @@ class TopUp(StatesGroup):
 
 
 def parse_rubles(text: str) -> int | None:
-    """Whole rubles as a person types them: "1500", "1 500", "1500 ₽", "1500,00"."""
+    """Whole rubles as a person types them: "1500", "1 500", "1.500", "1500 ₽", "1500,00",
+    "1500 рублей", "₽1500", "1500 RUB"; None for anything else."""
     match = _RUBLES.match(text or "")
     if not match:
         return None
@@ -68,23 +73,38 @@ def _methods(settings: Settings, kopecks: int | None = None) -> list[Method]:
     return methods
 
 
+def bounds_rub(settings: Settings) -> tuple[int, int]:
+    """The amounts a top-up may have: with Stars the only way to pay, no more than one
+    invoice of Stars can carry (10 000 Stars at 1.30 ₽ is 13 000 ₽, under the default 50 000)."""
+    high = settings.topup_max_rub
+    if _methods(settings) == ["stars"]:
+        stars_cap = settings.stars_max_per_invoice * settings.stars_kopecks_per_star // 100
+        high = min(high, stars_cap)
+    return settings.topup_min_rub, high
+
+
+def _bounds_text(settings: Settings) -> dict[str, str]:
+    low, high = bounds_rub(settings)
+    return {"low": format_rubles(low * 100), "high": format_rubles(high * 100)}
+
+
 def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
     settings = get_settings()
     kb = InlineKeyboardBuilder()
-    for rub in settings.topup_packs_rub:
+    low, high = bounds_rub(settings)
+    packs_shown = [rub for rub in settings.topup_packs_rub if low <= rub <= high]
+    for rub in packs_shown:
         kb.button(
             text=format_rubles(rub * 100), callback_data=TopUpCb(action="pack", value=str(rub))
         )
     kb.button(text=i18n.get("payments.custom", locale), callback_data=TopUpCb(action="custom"))
     kb.button(text=i18n.get("payments.promo", locale), callback_data=TopUpCb(action="promo"))
     kb.button(text=i18n.get("menu.back", locale), callback_data=MenuCb(screen="balance"))
-    packs = len(settings.topup_packs_rub)
+    packs = len(packs_shown)
     kb.adjust(*([2] * (packs // 2)), *([1] if packs % 2 else []), 2, 1)
     if not _methods(settings):
         return i18n.get("payments.unavailable", locale), kb
-    low, high = settings.topup_min_rub * 100, settings.topup_max_rub * 100
-    text = i18n.get("payments.menu", locale, low=format_rubles(low), high=format_rubles(high))
-    return text, kb
+    return i18n.get("payments.menu", locale, **_bounds_text(settings)), kb
 
 
 def methods_screen(rub: int, i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
@@ -127,12 +147,7 @@ async def on_custom(query: CallbackQuery, state: FSMContext, i18n: I18n, locale:
     await state.set_state(TopUp.amount)
     await show(
         query,
-        i18n.get(
-            "payments.ask_amount",
-            locale,
-            low=format_rubles(settings.topup_min_rub * 100),
-            high=format_rubles(settings.topup_max_rub * 100),
-        ),
+        i18n.get("payments.ask_amount", locale, **_bounds_text(settings)),
         _cancel(i18n, locale).as_markup(),
     )
 
@@ -146,14 +161,11 @@ def _cancel(i18n: I18n, locale: Locale) -> InlineKeyboardBuilder:
 async def on_amount(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
     settings = get_settings()
     rub = parse_rubles(message.text or "")
-    if rub is None or not settings.topup_min_rub <= rub <= settings.topup_max_rub:
+    low, high = bounds_rub(settings)
+    if rub is None or not low <= rub <= high:
+        key = "payments.error.amount_unreadable" if rub is None else "payments.error.amount_bounds"
         await message.answer(
-            i18n.get(
-                "payments.error.amount_bounds",
-                locale,
-                low=format_rubles(settings.topup_min_rub * 100),
-                high=format_rubles(settings.topup_max_rub * 100),
-            ),
+            i18n.get(key, locale, **_bounds_text(settings)),
             reply_markup=_cancel(i18n, locale).as_markup(),
         )
         return
@@ -472,14 +484,7 @@ def _error_text(error: PaymentError, i18n: I18n, locale: Locale) -> str:
     return i18n.get(
         f"payments.error.{error.key}",
         locale,
-        **(
-            {
-                "low": format_rubles(settings.topup_min_rub * 100),
-                "high": format_rubles(settings.topup_max_rub * 100),
-            }
-            if error.key == "amount_bounds"
-            else {}
-        ),
+        **(_bounds_text(settings) if error.key == "amount_bounds" else {}),
     )
 
 
