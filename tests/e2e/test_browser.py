@@ -94,3 +94,29 @@ def test_a_marketer_makes_a_video_in_the_browser(sandbox: str) -> None:
         assert available == 500 - charged
         page.screenshot(path=str(ARTIFACTS / "browser_journey.png"), full_page=True)
         browser.close()
+
+
+def test_a_marketer_tops_up_with_stars_in_the_browser(sandbox: str) -> None:
+    user = new_telegram_id()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 900, "height": 1200})
+        page.set_default_timeout(30_000)
+        page.goto(f"{sandbox}/?user={user}")
+        page.fill("#text", "/topup")
+        page.press("#text", "Enter")
+        expect(page.get_by_text(re.compile("Пополнение баланса"))).to_be_visible()
+        page.locator(".msg.from-bot").last.locator(".kb button").first.click()  # a pack
+        page.get_by_role("button", name=re.compile("^⭐")).last.click()
+        pay = page.locator("button.pay").last
+        expect(pay).to_be_visible()
+        stars = re.sub(r"\D", "", pay.inner_text())
+        pay.click()
+        # The user's own service message, as Telegram shows it.
+        paid = page.locator(".msg.from-user").get_by_text(f"✅ Оплачено: {stars} ⭐")
+        expect(paid).to_be_visible()
+        expect(page.locator("button.pay")).to_have_count(0)
+        expect(page.locator("#error")).to_have_text("")
+        browser.close()
