@@ -502,3 +502,20 @@ def test_after_a_refused_receipt_the_next_one_is_taken(pay_stack: PayStack) -> N
     # While it is with the admins, another receipt is not taken.
     send_receipt(stack, user_id, receipt.image, "again.png", "image/png")
     wait_for(stack, user_id, lambda m: "уже у администратора" in text_of(m))
+
+
+def test_a_payment_question_after_paysupport_reaches_the_admins(pay_stack: PayStack) -> None:
+    stack = pay_stack.stack
+    user_id = new_user(stack)
+    stack.telegram.send_text(user_id, "/paysupport")
+    assert text_of(last(stack, user_id)).startswith("Вопросы об оплате")
+    question = "Оплатил 1000 ₽ картой 26.11 в 14:05, деньги не пришли"
+    stack.telegram.send_text(user_id, question)
+    assert text_of(last(stack, user_id)).startswith("Передали администраторам")
+    for admin in (pay_stack.admin_id, pay_stack.second_admin_id):
+        card = last(stack, admin)
+        assert text_of(card).startswith("✉️ Обращение по оплате от")
+        assert f"id {user_id}" in text_of(card) and question in text_of(card)
+    # Only the one message: the next one is an ordinary message again.
+    stack.telegram.send_text(user_id, "спасибо")
+    assert not text_of(last(stack, pay_stack.admin_id)).endswith("спасибо")

@@ -47,6 +47,7 @@ class TopUp(StatesGroup):
     amount = State()
     promo = State()
     receipt = State()
+    support = State()  # the next message goes to the admins
 
 
 def parse_rubles(text: str) -> int | None:
@@ -475,8 +476,49 @@ async def redeem_text(db: Database, telegram_id: int, code: str, i18n: I18n, loc
     return i18n.get("payments.promo_ok", locale, amount=format_rubles(amount))
 
 
-async def on_paysupport(message: Message, i18n: I18n, locale: Locale) -> None:
-    await message.answer(i18n.get("payments.paysupport", locale))
+async def on_paysupport(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    """The next message goes to the admins: /paysupport promises an answer, and the texts
+    for an unmatched payment or a rejected receipt send people here."""
+    await state.set_state(TopUp.support)
+    await message.answer(
+        i18n.get("payments.paysupport", locale), reply_markup=_cancel(i18n, locale).as_markup()
+    )
+
+
+async def on_support_message(
+    message: Message, bot: Bot, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    from aiogram.exceptions import TelegramAPIError
+
+    await state.clear()
+    sender = message.from_user
+    who = " ".join(
+        part
+        for part in (
+            sender.full_name if sender else "",
+            f"@{sender.username}" if sender and sender.username else "",
+            f"id {message.chat.id}",
+        )
+        if part
+    )
+    header = i18n.get("payments.support_header", "ru", user=who)
+    reached = 0
+    for admin in get_settings().admin_telegram_ids:
+        try:
+            if message.photo:
+                await bot.send_photo(admin, message.photo[-1].file_id, caption=header[:1024])
+            elif message.document:
+                await bot.send_document(admin, message.document.file_id, caption=header[:1024])
+            else:
+                body = message.text or message.caption or "—"
+                await bot.send_message(admin, f"{header}\n\n{body}"[:4096])
+            reached += 1
+        except TelegramAPIError as error:  # an admin who blocked the bot: the others still
+            log.warning("support message not delivered to admin %s: %s", admin, error)
+    if not reached:
+        log.error("ALERT support message from %s reached no admin", message.chat.id)
+    key = "payments.support_sent" if reached else "payments.support_unreachable"
+    await message.answer(i18n.get(key, locale))
 
 
 def _error_text(error: PaymentError, i18n: I18n, locale: Locale) -> str:
@@ -504,6 +546,7 @@ def payments_router() -> Router:
     router.message.register(on_promo_text, TopUp.promo, F.text)
     router.message.register(on_receipt, TopUp.receipt, F.photo | F.document)
     router.message.register(on_receipt_other, TopUp.receipt)
+    router.message.register(on_support_message, TopUp.support)
     # Outside any screen, a picture is a receipt only while a transfer waits for one.
     router.message.register(on_receipt, StateFilter(None), F.photo | F.document, awaiting_transfer)
     return router
