@@ -15,15 +15,13 @@ import httpx
 
 from shared.kie.errors import KieError, KieRejected, KieRetryable, error_for_code
 from shared.kie.results import MalformedResult, TaskState, TaskStatus, message_of, parse_record
+from shared.queue.backoff import retry_after_s
 from shared.registry import KieRequest
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+    # Seconds or an HTTP date, finite and bounded: the queue's own reading of the header.
+    return retry_after_s(response.headers.get("Retry-After"))
 
 
 class KieClient:
@@ -57,6 +55,8 @@ class KieClient:
             raise KieRetryable(504, f"timeout calling {path}: {error}") from None
         except httpx.TransportError as error:
             raise KieRetryable(503, f"cannot reach KIE for {path}: {error}") from None
+        except httpx.HTTPError as error:  # a body that cannot be decoded, and the like
+            raise KieRetryable(502, f"bad answer from KIE for {path}: {error}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise error_for_code(
                 response.status_code,
@@ -74,7 +74,10 @@ class KieClient:
             raise KieRetryable(502, f"unexpected body from {path}")
         if "code" in body and body.get("code") != 200:
             code = body.get("code")
-            raise error_for_code(code if isinstance(code, int) else 500, message_of(body))
+            # A 429 or 455 inside an HTTP 200 still comes with the header's hint.
+            raise error_for_code(
+                code if isinstance(code, int) else 500, message_of(body), _retry_after(response)
+            )
         if response.status_code >= 400:
             raise error_for_code(response.status_code, message_of(body) or response.reason_phrase)
         return body.get("data", body) if "code" in body else body

@@ -273,14 +273,29 @@ def _runway_record(data: Mapping[str, Any]) -> TaskStatus:
 
 
 _SUNO_RUNNING = {"PENDING", "TEXT_SUCCESS", "FIRST_SUCCESS"}
+_SUNO_FAILED = {
+    "CREATE_TASK_FAILED",
+    "GENERATE_AUDIO_FAILED",
+    "GENERATE_LYRICS_FAILED",
+    "SENSITIVE_WORD_ERROR",
+}
 
 
 def _suno_record(data: Mapping[str, Any]) -> TaskStatus:
     status = str(data.get("status"))
     task_id = task_id_of({"data": data})
+    response = _sub(data, "response")
+    items = [
+        i for i in response.get("sunoData") or response.get("data") or [] if isinstance(i, dict)
+    ]
+    urls = _urls(*(item.get("audioUrl") or item.get("audio_url") for item in items))
+    if status == "CALLBACK_EXCEPTION":
+        # KIE failed to call us back, not to make the music: tracks there are a success,
+        # none yet means asking again (the job's deadline bounds the asking).
+        status = "SUCCESS" if urls else "PENDING"
     if status in _SUNO_RUNNING:
         return TaskStatus(TaskState.RUNNING, task_id)
-    if status not in ("SUCCESS", "complete"):
+    if status in _SUNO_FAILED:
         return _success_or_fail(
             False,
             task_id,
@@ -288,11 +303,10 @@ def _suno_record(data: Mapping[str, Any]) -> TaskStatus:
             data.get("errorCode") or status,
             str(data.get("errorMessage") or status),
         )
-    response = _sub(data, "response")
-    items = [
-        i for i in response.get("sunoData") or response.get("data") or [] if isinstance(i, dict)
-    ]
-    urls = _urls(*(item.get("audioUrl") or item.get("audio_url") for item in items))
+    if status not in ("SUCCESS", "complete"):
+        # A status we do not know is no verdict: refunding a user whose tracks exist would be
+        # wrong, so the record is unreadable and asked for again.
+        raise MalformedResult(f"unknown suno status {status!r}")
     lyrics = [str(item["text"]) for item in items if isinstance(item.get("text"), str)]
     return _success_or_fail(
         True,

@@ -40,7 +40,7 @@ def verify_job_signature(job_id: str | None, signature: str | None, secret: str)
     """The job id when the URL's signature is ours; SignatureError otherwise."""
     if not job_id or not signature:
         raise SignatureError(401, "the callback URL carries no job id or signature")
-    if not hmac.compare_digest(job_signature(job_id, secret), signature):
+    if not _same(job_signature(job_id, secret), signature):
         raise SignatureError(403, "the callback URL's signature does not match")
     return job_id
 
@@ -68,5 +68,11 @@ def verify_kie_webhook(
     if abs(now_s - sent_at) > window_s:
         raise SignatureError(401, "X-Webhook-Timestamp is outside the accepted window")
     expected = kie_webhook_signature(task_id, timestamp, key)
-    if not hmac.compare_digest(expected, signature):
+    if not _same(expected, signature):
         raise SignatureError(403, "X-Webhook-Signature does not match")
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality that also takes what a forger sends: compare_digest refuses
+    non-ASCII str (TypeError, a 500), so both sides are compared as bytes."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))

@@ -377,6 +377,14 @@ def forged_cases(stack: Stack, job: Job) -> dict[str, tuple[str, Any, dict[str, 
             401,
         ),
         "not JSON": (good, "garbage", signed, 400),
+        # compare_digest refuses non-ASCII str: a 500 for anyone who sends one, before.
+        "non-ASCII URL signature": (good.replace("sig=", "sig=%C3%A9"), body, signed, 403),
+        "non-ASCII webhook signature": (
+            good,
+            body,
+            {**signed, "X-Webhook-Signature": "é".encode()},  # type: ignore[dict-item]
+            403,
+        ),
     }
 
 
@@ -390,6 +398,8 @@ def forged_cases(stack: Stack, job: Job) -> dict[str, tuple[str, Any, dict[str, 
         "forged webhook signature",
         "stale webhook timestamp",
         "not JSON",
+        "non-ASCII URL signature",
+        "non-ASCII webhook signature",
     ],
 )
 def test_a_forged_callback_is_refused_and_changes_nothing(stack: Stack, case: str) -> None:

@@ -226,6 +226,19 @@ def test_shapes_no_family_sends_are_refused(family: str, body: dict[str, Any]) -
         ),
         ("suno", {"taskId": "t", "status": "FIRST_SUCCESS"}, TaskState.RUNNING),
         ("suno", {"taskId": "t", "status": "SENSITIVE_WORD_ERROR"}, TaskState.FAILED),
+        ("suno", {"taskId": "t", "status": "GENERATE_AUDIO_FAILED"}, TaskState.FAILED),
+        # KIE could not call us back: the tracks it made are still a success; none yet,
+        # still running.
+        (
+            "suno",
+            {
+                "taskId": "t",
+                "status": "CALLBACK_EXCEPTION",
+                "response": {"sunoData": [{"audioUrl": "https://a/s.mp3"}]},
+            },
+            TaskState.SUCCESS,
+        ),
+        ("suno", {"taskId": "t", "status": "CALLBACK_EXCEPTION"}, TaskState.RUNNING),
         (
             "suno",
             {
@@ -313,3 +326,10 @@ def test_results_survive_a_json_round_trip() -> None:
     # Bodies arrive as JSON text: parsing what json.loads gives must give the same status.
     again = json.loads(json.dumps(MARKET_SUCCESS))
     assert parse_callback("market", again) == parse_callback("market", MARKET_SUCCESS)
+
+
+@pytest.mark.parametrize("status", [None, "SOMETHING_NEW"])
+def test_a_suno_status_we_do_not_know_is_no_verdict(status: str | None) -> None:
+    """Read as a failure, it would refund a user whose tracks may exist: asked again."""
+    with pytest.raises(MalformedResult):
+        parse_record("suno", {"taskId": "t", "status": status})
