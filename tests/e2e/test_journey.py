@@ -551,3 +551,12 @@ def test_a_question_for_several_images_takes_an_album_then_done(stack: Stack) ->
     values = fsm_data(stack, user_id)["values"]
     assert len(values[name]) == 3 and len(set(values[name])) == 3
     assert fsm_data(stack, user_id)["todo"] != [name]  # the wizard moved on
+
+
+def test_a_message_no_screen_waits_for_gets_a_pointer_to_the_menu(stack: Stack) -> None:
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    for text in ("привет", "/unknown"):
+        reply = stack.telegram.send_text(user_id, text)
+        assert reply["webhook_status"] == 200
+        assert last_bot_message(stack, user_id)["text"].startswith("Я понимаю кнопки и команды.")

@@ -4,7 +4,8 @@ with the same inputs, through the confirm screen) and "change and repeat" (the s
 prefilled, where any field can be changed). The same actions sit under every delivered
 result (`ResultCb`); those answer with new messages and leave the result as it is.
 
-Also the fallback router: any press no other router took gets an answer, never silence.
+Also the fallback router: any press no other router took, and any private message no screen
+waits for, gets an answer, never silence.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Command
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -340,7 +341,20 @@ async def on_stale_press(query: CallbackQuery, i18n: I18n, locale: Locale) -> No
     await query.answer(i18n.get("menu.expired", locale), show_alert=True)
 
 
+async def on_unknown_message(message: Message, i18n: I18n, locale: Locale) -> None:
+    await message.answer(i18n.get("menu.unknown_message", locale))
+
+
 def fallback_router() -> Router:
     router = Router(name="fallback")
     router.callback_query.register(on_stale_press)
+    # A private message no screen waits for ("привет", a photo, an unknown command) gets a
+    # pointer to the menu, never silence; groups are not answered message by message.
+    router.message.register(
+        on_unknown_message,
+        StateFilter(None),
+        F.chat.type == "private",
+        F.media_group_id.is_(None),  # an album would get one answer per photo
+        F.text | F.photo | F.document | F.video | F.audio | F.voice | F.sticker,
+    )
     return router
