@@ -7,8 +7,9 @@ in its own process, on a fresh embedded Postgres, answering to the Telegram emul
 process of its own, as Telegram is another machine),
 against a bare echo function under the same CLI in the same run. Each update is POSTed
 as Telegram would (secret header, JSON body); the mix, per user: /start, /menu, /balance,
-/history, /settings, a text no handler takes, and a duplicate of the first update. Latency
-p50/p99 one at a time, then updates/s with `--concurrency` senders. Goal: ≥ 0.5× echo.
+/history, /settings, a text outside any screen (answered with a pointer to the menu), and
+a duplicate of the first update. Latency p50/p99 one at a time, then updates/s with
+`--concurrency` senders. Goal: ≥ 0.5× echo.
 
 Cold start: a fresh process to the answer of its first /start (imports, Dispatcher,
 Postgres connection, sendMessage) against `python -c "import aiogram"`, interleaved run by
