@@ -272,12 +272,13 @@ def test_a_transfer_receipt_is_read_and_the_admin_card_shows_amount_and_date(
     assert card["media"]["kind"] == ("photo" if degradation == "photo" else "document")
     assert f"Сумма: {format_rubles(100_000)}" in text_of(card), text_of(card)
     assert f"Дата: {receipt.truth.paid_on.isoformat()}" in text_of(card)
-    if degradation in ("photo", "low_contrast"):
-        # The code is new each run. On a photographed or faded screen OCR sometimes slips
-        # twice in it (1 of 90 random codes on low_contrast; one fresh-clone run on a photo),
-        # more than it forgives: the card then says "—", never a wrong code.
+    if degradation != "clean":
+        # The code is new each run. On a photographed, faded or turned picture OCR sometimes
+        # slips twice in it (1 of 90 random codes on low_contrast; one fresh-clone run each on
+        # a photo and on a turned receipt, KS-KXT7KT), more than it forgives: the card then
+        # says "—", never a wrong code.
         assert f"Код: {code}" in text_of(card) or "Код: —" in text_of(card), text_of(card)
-    else:  # lossless pictures: 180 of 180 random codes found (scripts/bench_ocr.py, docs/OCR.md)
+    else:  # the clean picture: every random code found (scripts/bench_ocr.py, docs/OCR.md)
         assert f"Код: {code}" in text_of(card), text_of(card)
     assert "отличается" not in text_of(card) and "не совпадает" not in text_of(card)
     assert balance(stack, user_id) == 0  # OCR alone never credits
