@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,21 +35,29 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield running.url
 
 
+@contextmanager
+def chat_page(sandbox: str, *, height: int) -> Iterator[Page]:
+    """The chat page for a new test user in Debian's headless Chromium."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": height})
+            page.set_default_timeout(30_000)
+            page.goto(f"{sandbox}/?user={new_telegram_id()}")
+            yield page
+        finally:
+            browser.close()
+
+
 def last_bot_buttons(page: Page) -> object:
     return page.locator(".msg.from-bot").last.locator(".kb button")
 
 
 def test_a_marketer_makes_a_video_in_the_browser(sandbox: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    user = new_telegram_id()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 900, "height": 1400})
-        page.set_default_timeout(30_000)
-        page.goto(f"{sandbox}/?user={user}")
-
+    with chat_page(sandbox, height=1400) as page:
         page.fill("#text", "/start")
         page.press("#text", "Enter")
         expect(page.get_by_text("На ваш баланс начислено 500 ₽")).to_be_visible()
@@ -93,18 +102,10 @@ def test_a_marketer_makes_a_video_in_the_browser(sandbox: str) -> None:
         available = int(re.sub(r"\D", "", balance.inner_text().split("\n")[0]))
         assert available == 500 - charged
         page.screenshot(path=str(ARTIFACTS / "browser_journey.png"), full_page=True)
-        browser.close()
 
 
 def test_a_marketer_tops_up_with_stars_in_the_browser(sandbox: str) -> None:
-    user = new_telegram_id()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 900, "height": 1200})
-        page.set_default_timeout(30_000)
-        page.goto(f"{sandbox}/?user={user}")
+    with chat_page(sandbox, height=1200) as page:
         page.fill("#text", "/topup")
         page.press("#text", "Enter")
         expect(page.get_by_text(re.compile("Пополнение баланса"))).to_be_visible()
@@ -119,4 +120,3 @@ def test_a_marketer_tops_up_with_stars_in_the_browser(sandbox: str) -> None:
         expect(paid).to_be_visible()
         expect(page.locator("button.pay")).to_have_count(0)
         expect(page.locator("#error")).to_have_text("")
-        browser.close()
