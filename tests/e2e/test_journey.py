@@ -265,6 +265,15 @@ def open_model(stack: Stack, user_id: int, entry: ModelEntry) -> None:
     press(stack, user_id, last_bot_message(stack, user_id), "Начать")
 
 
+def new_user_in_prompt_wizard(stack: Stack) -> tuple[int, ModelEntry]:
+    """A new user at the first question of a visuals model that asks only for a prompt."""
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
+    open_model(stack, user_id, entry)
+    return user_id, entry
+
+
 def first_model(category: str, wants: Callable[[ModelEntry], bool]) -> ModelEntry:
     return next(e for e in enabled_models() if e.category == category and wants(e))
 
@@ -355,10 +364,7 @@ def test_a_sticker_in_the_wizard_is_answered_and_nothing_is_held(stack: Stack) -
 
 
 def test_a_stale_button_gets_a_clear_answer(stack: Stack) -> None:
-    user_id = new_telegram_id()
-    stack.telegram.send_text(user_id, "/start")
-    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
-    open_model(stack, user_id, entry)
+    user_id, _entry = new_user_in_prompt_wizard(stack)
     summary = fill_wizard(stack, user_id)
     stack.telegram.send_text(user_id, "/start")  # the wizard is dropped
     before = len(stack.telegram.calls("answerCallbackQuery"))
@@ -396,10 +402,7 @@ def test_a_second_tap_on_start_is_answered_not_failed(stack: Stack) -> None:
 
     from scripts.job_stack import TELEGRAM_SECRET
 
-    user_id = new_telegram_id()
-    stack.telegram.send_text(user_id, "/start")
-    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
-    open_model(stack, user_id, entry)
+    user_id, entry = new_user_in_prompt_wizard(stack)
     question = last_bot_message(stack, user_id)
     start_data = WizardCb(action="start", value=model_key(entry.id)).pack()
     update = {
@@ -475,10 +478,7 @@ def test_a_choice_button_of_an_earlier_question_does_not_answer_the_current_one(
 
 def test_an_input_the_model_no_longer_takes_is_dropped_not_asked_forever(stack: Stack) -> None:
     """ "Repeat" of a job saved before a registry sync removed one of its inputs."""
-    user_id = new_telegram_id()
-    stack.telegram.send_text(user_id, "/start")
-    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
-    open_model(stack, user_id, entry)
+    user_id, entry = new_user_in_prompt_wizard(stack)
     fill_wizard(stack, user_id)
     data = fsm_data(stack, user_id)
     set_fsm_data(stack, user_id, {**data, "values": {**data["values"], "retired_input": "x"}})
@@ -498,10 +498,7 @@ def test_an_input_the_model_no_longer_takes_is_dropped_not_asked_forever(stack: 
 
 
 def test_a_model_gone_mid_wizard_is_said_plainly_and_the_wizard_ends(stack: Stack) -> None:
-    user_id = new_telegram_id()
-    stack.telegram.send_text(user_id, "/start")
-    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
-    open_model(stack, user_id, entry)
+    user_id, _entry = new_user_in_prompt_wizard(stack)
     # A registry sync removed the model while its first question waited for an answer.
     set_fsm_data(stack, user_id, {**fsm_data(stack, user_id), "model": "gone/removed-model"})
     reply = stack.telegram.send_text(user_id, "Баннер для распродажи")
@@ -513,10 +510,7 @@ def test_a_model_gone_mid_wizard_is_said_plainly_and_the_wizard_ends(stack: Stac
 
 
 def test_text_at_the_summary_gets_a_hint_not_silence(stack: Stack) -> None:
-    user_id = new_telegram_id()
-    stack.telegram.send_text(user_id, "/start")
-    entry = first_model("visuals", lambda e: questions(e) == ["prompt"])
-    open_model(stack, user_id, entry)
+    user_id, entry = new_user_in_prompt_wizard(stack)
     summary = fill_wizard(stack, user_id)
     stack.telegram.send_text(user_id, "а можно побыстрее?")
     hint = last_bot_message(stack, user_id)
