@@ -89,7 +89,10 @@ def test_a_marketer_makes_a_video_in_the_browser(sandbox: str) -> None:
         expect(page.get_by_text("✓ Готово — результат ниже.")).to_be_visible(timeout=60_000)
         video = page.locator(".msg.from-bot video").last
         expect(video).to_be_visible()
-        assert video.get_attribute("src")
+        # The file comes from the page's own origin (a tunnelled page cannot reach loopback).
+        source = video.get_attribute("src") or ""
+        assert source.startswith("/tg/"), source
+        assert page.evaluate("src => fetch(src).then(r => r.status)", source) == 200
         caption = page.get_by_text(re.compile(r"^Готово: .*Списано")).last.inner_text()
         charged = int(re.sub(r"\D", "", caption.split("Списано", 1)[1]))
         assert 0 < charged <= price
