@@ -309,7 +309,8 @@ def benchmark_stack(**options: Any) -> Iterator[Stack]:
                 "queue_workers": 16,
                 # One process per core is not enough: threads of one process contend for its
                 # GIL while another process could run. Four measured best on two cores
-                # (bench_jobs: 2 → ~30 jobs/s, 3 → ~40, 4 → ~55, 5-6 no better).
+                # (bench_jobs before deliveries joined the path: 2 → ~30 jobs/s, 3 → ~40,
+                # 4 → ~55, 5-6 no better; with deliveries, four give 28-37).
                 "function_workers": BENCH_FUNCTION_WORKERS,
                 "sim_in_process": False,
                 "telegram_in_process": False,
