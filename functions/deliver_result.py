@@ -2,7 +2,8 @@
 
 2xx when delivered, notified, skipped (already done) or never deliverable (blocked
 user, unknown job); 503 with Retry-After when Telegram asks to slow down or is
-unreachable, so the queue comes back.
+unreachable, so the queue comes back; 409 while another delivery of the same job
+is sending (its lease), so the two never both send.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def deliver_result(request: Request) -> Response:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:
         if later.retry_after_s is None:
-            return {"status": "retry", "reason": str(later)}, 503
+            return {"status": "retry", "reason": str(later)}, later.http_status
         retry_after = str(max(1, round(later.retry_after_s)))
-        return {"status": "retry", "reason": str(later)}, 503, {"Retry-After": retry_after}
+        body = {"status": "retry", "reason": str(later)}
+        return body, later.http_status, {"Retry-After": retry_after}
     return {"status": outcome, "job_id": job_id}, 200

@@ -44,5 +44,5 @@ def kie_callback(request: Request) -> Response:
     except JobNotFound:
         return {"code": 404, "msg": "unknown job"}, 404
     except RetryLater as later:
-        return {"code": 503, "msg": str(later)}, 503
+        return {"code": later.http_status, "msg": str(later)}, later.http_status
     return {"code": 200, "msg": "success", "state": job.state.value}, 200

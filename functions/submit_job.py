@@ -1,7 +1,8 @@
 """submit_job (queue target): send one job to KIE and record its task id.
 
 2xx when the job was submitted, finished, or can never be (the queue stops);
-503 with Retry-After only when trying again later can help.
+503 with Retry-After only when trying again later can help; 409 while another
+attempt holds the job's lease.
 """
 
 from __future__ import annotations
@@ -45,6 +46,6 @@ def submit_job(request: Request) -> Response:
         metrics.emit(metrics.QUEUE_RETRY, target="submit_job", job_id=job_id)
         body = {"status": "retry", "reason": str(later)}
         if later.retry_after_s is None:
-            return body, 503  # the queue's own backoff decides
-        return body, 503, {"Retry-After": str(max(1, round(later.retry_after_s)))}
+            return body, later.http_status  # the queue's own backoff decides
+        return body, later.http_status, {"Retry-After": str(max(1, round(later.retry_after_s)))}
     return {"status": "done", "job_id": job.id, "state": job.state.value}, 200

@@ -35,7 +35,7 @@ from shared.delivery.plan import (
 )
 from shared.domain.money import format_rubles
 from shared.jobs.repository import Job, JobRepository
-from shared.jobs.service import JobNotFound, RetryLater
+from shared.jobs.service import InProgress, JobNotFound, JobPolicy, RetryLater
 from shared.jobs.states import JobState
 from shared.registry import get_model
 from shared.storage.archive import archive_results
@@ -72,8 +72,10 @@ class DeliveryService:
         store: Callable[[], ObjectStore | None],
         *,
         result_max_bytes: int,
+        lease_s: float = JobPolicy.deliver_lease_s,
     ) -> None:
         self._db = db
+        self._lease_s = lease_s
         self._jobs = JobRepository(db)
         self._i18n = i18n
         self._http = http
@@ -81,7 +83,19 @@ class DeliveryService:
         self._result_max_bytes = result_max_bytes
 
     async def deliver(self, bot: Bot, job_id: str, *, again: bool = False) -> str:
-        """What happened: delivered, notified, blocked, undeliverable, skipped."""
+        """What happened: delivered, notified, blocked, undeliverable, skipped. One
+        delivery of a job at a time (a lease): a second gets InProgress."""
+        job = self._jobs.claim_for_delivery(job_id, self._lease_s)
+        if job is None:
+            if self._jobs.get(job_id) is None:
+                raise JobNotFound(job_id)
+            raise InProgress("another delivery is sending this job", 30.0)
+        try:
+            return await self._deliver_leased(bot, job, again=again)
+        finally:
+            self._jobs.release_delivery_lease(job.id)
+
+    async def _deliver_leased(self, bot: Bot, job: Job, *, again: bool) -> str:
         from aiogram.exceptions import (
             TelegramBadRequest,
             TelegramForbiddenError,
@@ -90,9 +104,6 @@ class DeliveryService:
             TelegramServerError,
         )
 
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
         recipient = self._recipient(job.user_id)
         if recipient.blocked:
             return "blocked"

@@ -165,9 +165,34 @@ class JobRepository:
         return _job(rows[0]) if rows else None
 
     def release_submit_lease(self, job_id: str) -> None:
-        """The attempt is over without a task: the next one may go at once."""
+        """The attempt is over without a task: the next one may go at once. The lease ends
+        now rather than vanishing: its end is when the job was last tried (the sweeper
+        leaves a job alone while its queue is still retrying it)."""
         self._db.run(
-            "UPDATE jobs SET submit_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=job_id
+            "UPDATE jobs SET submit_lease_until = least(submit_lease_until, now()) "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+        )
+
+    def claim_for_delivery(self, job_id: str, lease_s: float) -> Job | None:
+        """Lease a job for one delivery attempt; None when the job is unknown or another
+        attempt holds the lease. The job is read in the same statement, so a delivery
+        that finished just before is seen as finished."""
+        rows = self._db.run(
+            f"""WITH claimed AS (
+                    UPDATE jobs SET deliver_lease_until = now() + make_interval(secs => :lease_s)
+                     WHERE id = CAST(:id AS uuid)
+                       AND (deliver_lease_until IS NULL OR deliver_lease_until <= now())
+                    RETURNING *)
+                SELECT {_COLUMNS} FROM claimed j JOIN wallets w ON w.user_id = j.user_id""",
+            id=job_id,
+            lease_s=float(lease_s),
+        )
+        return _job(rows[0]) if rows else None
+
+    def release_delivery_lease(self, job_id: str) -> None:
+        self._db.run(
+            "UPDATE jobs SET deliver_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=job_id
         )
 
     def set_hold_ref(self, job_id: str, hold_ref: str, conn: PooledConnection) -> None:
@@ -217,12 +242,20 @@ class JobRepository:
             limit,
         )
 
-    def stuck_before_submit(self, now: datetime, older_than_s: float, limit: int) -> list[Job]:
+    def stuck_before_submit(
+        self, now: datetime, older_than_s: float, idle_s: float, limit: int
+    ) -> list[Job]:
+        """Jobs waiting for submission `older_than_s` whose last attempt (the end of its
+        lease) is `idle_s` old: one still being retried by its queue is not stuck. Past
+        its deadline, a job is due (to expire) unless an attempt is under way."""
         return self._scan(
             "j.state IN ('held', 'queued') "
-            "AND coalesce(j.submit_lease_until <= CAST(:now AS timestamptz), true) "
             "AND j.updated_at <= CAST(:now AS timestamptz) "
             f"- interval '{float(older_than_s)} seconds' "
+            "AND (coalesce(j.submit_lease_until, '-infinity') <= CAST(:now AS timestamptz) "
+            f"- interval '{float(idle_s)} seconds' "
+            "OR (j.deadline_at <= CAST(:now AS timestamptz) "
+            "AND coalesce(j.submit_lease_until <= CAST(:now AS timestamptz), true))) "
             "ORDER BY j.updated_at",
             now,
             limit,
@@ -236,6 +269,7 @@ class JobRepository:
         return self._scan(
             "j.state = 'succeeded' "
             f"AND j.delivery_attempts < {int(max_attempts)} "
+            "AND coalesce(j.deliver_lease_until <= CAST(:now AS timestamptz), true) "
             "AND j.updated_at <= CAST(:now AS timestamptz) "
             f"- interval '{float(older_than_s)} seconds' "
             "ORDER BY j.updated_at",

@@ -51,11 +51,23 @@ class JobNotFound(LookupError):
 
 
 class RetryLater(Exception):
-    """The work could not be done now; the queue should try again (after `retry_after_s`)."""
+    """The work could not be done now; the queue should try again (after `retry_after_s`).
+    Answered with 503, which also slows the whole Cloud Tasks queue: right when a peer
+    (KIE, Telegram) is overloaded."""
+
+    http_status = 503
 
     def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after_s = retry_after_s
+
+
+class InProgress(RetryLater):
+    """Another attempt holds this job's lease. Nobody is overloaded, so the answer is 409:
+    Cloud Tasks throttles a queue on 429 and 503, and retries any other error on the
+    task's own backoff."""
+
+    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -73,12 +85,18 @@ class JobPolicy:
     hold_margin_s: int = 3600
     late_grace_s: int = 60
     resubmit_after_s: int = 60
+    # A job its queue has tried is resubmitted only once no attempt came for this long:
+    # more than the submit queue's longest backoff (300 s) plus submit_job's timeout, so a
+    # KIE outage does not grow a new retry chain per job every sweep.
+    resubmit_idle_s: int = 600
     redeliver_after_s: int = 120
     redeliver_max: int = 5
     sweep_batch: int = 50
     # Longer than any submit_job run (120 s on Cloud Functions, 60 s on Lambda): a lease
     # still held means an attempt may still be talking to KIE.
     submit_lease_s: int = 180
+    # Longer than any deliver_result run (600 s on Cloud Functions, 300 s on Lambda).
+    deliver_lease_s: int = 660
 
     def deadline_s(self, eta_s: int) -> int:
         return max(self.deadline_min_s, eta_s * self.deadline_eta_factor)
@@ -198,7 +216,7 @@ class JobService:
             current = self.get(job_id)  # raises JobNotFound for an unknown id
             if current.state in (JobState.HELD, JobState.QUEUED):
                 # Another attempt is talking to KIE: two would create two paid tasks.
-                raise RetryLater("another attempt is submitting this job", 30.0)
+                raise InProgress("another attempt is submitting this job", 30.0)
             return current  # already submitted or finished: a duplicate task
         try:
             return self._submit_leased(job)
@@ -469,7 +487,9 @@ class JobService:
             if not self._step(report, job.id, partial(self._sweep_late, job, now, report)):
                 # Back of the line: a job that keeps failing must not hold up the others.
                 self._step(report, job.id, partial(self._jobs.postpone, job.id, 300.0))
-        for job in self._jobs.stuck_before_submit(now, self.policy.resubmit_after_s, batch):
+        for job in self._jobs.stuck_before_submit(
+            now, self.policy.resubmit_after_s, self.policy.resubmit_idle_s, batch
+        ):
             self._step(report, job.id, partial(self._sweep_unsubmitted, job, now, report))
         redeliver_max = self.policy.redeliver_max
         for job in self._jobs.stuck_before_delivery(

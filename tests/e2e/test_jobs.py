@@ -705,8 +705,9 @@ def _png(width: int, height: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def result_files() -> Iterator[str]:
-    """KIE's file host: a 4×-upscaled 8192×8192 PNG, a small PNG, and a link that expired
-    between our look at it and Telegram's fetch (HEAD answers, GET is gone)."""
+    """KIE's file host: a 4×-upscaled 8192×8192 PNG, a small PNG, a small PNG on a slow
+    link, and a link that expired between our look at it and Telegram's fetch (HEAD
+    answers, GET is gone)."""
     import threading
 
     from werkzeug.serving import make_server
@@ -720,6 +721,9 @@ def result_files() -> Iterator[str]:
             if request.method == "HEAD":
                 return Response(b"", headers={"Content-Type": "image/png", "Content-Length": "900"})
             return Response("gone", status=404)
+        if request.path == "/slow.png":
+            time.sleep(1.0)
+            return Response(files["/small.png"], content_type="image/png")
         if request.path in files:
             return Response(files[request.path], content_type="image/png")
         return Response("missing", status=404)
@@ -814,3 +818,78 @@ def test_a_delivery_stopped_by_flood_control_resumes_where_it_stopped(
     assert answers[-1] == 200 and 503 in answers
     assert len([m for m in sent if (m.get("media") or {}).get("kind") == "photo"]) == 12
     assert stack.service.get(job.id).state is JobState.DELIVERED
+
+
+def test_a_redelivery_racing_a_slow_delivery_does_not_send_the_result_twice(
+    stack: Stack, result_files: str
+) -> None:
+    """The sweeper re-enqueues a result that has waited two minutes; the first delivery may
+    still be sending it (a slow download, Telegram's flood control)."""
+    delivered, before = delivered_image_job(stack, [f"{result_files}/slow.png"], undelivered=True)
+
+    def deliver(_: int) -> int:
+        return httpx.post(stack.fn("deliver_result"), json={"job_id": delivered.id}).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(deliver, 0)
+        time.sleep(0.3)  # the first is fetching the slow file when the second arrives
+        second = pool.submit(deliver, 1)
+        answers = sorted([first.result(), second.result()])
+    assert answers == [200, 409]  # the second is told to come back later, not to slow down
+    sent = chat_of(stack, delivered)[before:]
+    assert len([m for m in sent if (m.get("media") or {}).get("kind") == "photo"]) == 1
+    # Once the first is done, the retry finds nothing left to send.
+    retry = httpx.post(stack.fn("deliver_result"), json={"job_id": delivered.id})
+    assert (retry.status_code, retry.json()["status"]) == (200, "skipped")
+    assert len(chat_of(stack, delivered)[before:]) == len(sent)
+
+
+def test_a_kie_outage_does_not_grow_a_retry_chain_per_job_every_sweep(stack: Stack) -> None:
+    """While KIE answers 429, the submit queue retries each job on its own backoff (up to
+    five minutes apart); the sweeper adds a task only for a job nobody has tried lately."""
+    policy = JobPolicy(callback_secret=CALLBACK_SECRET, callback_base_url=stack.fn("kie_callback"))
+    queue = _RecordingQueue()
+    service = JobService(
+        stack.db, stack.ledger, queue, lambda: stack.kie, stack.service._pricing, policy
+    )
+    user_id, _wallet = stack.new_wallet(new_telegram_id(), FUNDS)
+    entry = FAMILIES["market"]
+
+    def waiting_job(tried_s_ago: float | None) -> str:
+        job = service.confirm(
+            service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref()).id
+        )
+        if tried_s_ago is not None:
+            with pytest.raises(RetryLater):
+                service.submit(job.id)  # KIE: 429
+            stack.db.run(
+                "UPDATE jobs SET submit_lease_until = submit_lease_until "
+                "- make_interval(secs => :s) WHERE id = CAST(:id AS uuid)",
+                s=tried_s_ago,
+                id=job.id,
+            )
+        stack.db.run(
+            "UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = CAST(:id AS uuid)",
+            id=job.id,
+        )
+        return job.id
+
+    stack.set_sim(create_429_rate=1.0)
+    retried_by_its_queue = waiting_job(tried_s_ago=240)  # the queue's next try is due
+    forgotten = waiting_job(tried_s_ago=1200)  # its queue gave up (or lost the task)
+    never_tried = waiting_job(tried_s_ago=None)  # its first task never arrived
+    try:
+        for _ in range(3):  # three sweeps, a minute apart in production
+            service.sweep()
+        names = [name or "" for target, name in queue.tasks if target == "submit_job"]
+        assert not [n for n in names if retried_by_its_queue in n and n.endswith(("-r1", "-r2"))]
+        assert f"submit-{forgotten}-r2" in names
+        assert f"submit-{never_tried}-r1" in names
+    finally:
+        stack.set_sim(create_429_rate=0.0)
+        for job_id in (retried_by_its_queue, forgotten, never_tried):
+            stack.db.run(
+                "UPDATE jobs SET submit_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=job_id
+            )
+            service.submit(job_id)  # KIE is back: each ends as usual
+            assert stack.wait_final(job_id).state in SUCCESS
