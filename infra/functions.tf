@@ -78,7 +78,6 @@ resource "google_cloudfunctions2_function" "fn" {
     google_secret_manager_secret_version.object_store_access_key_id,
     google_secret_manager_secret_version.object_store_secret_access_key,
     google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_sources,
   ]
 }
 

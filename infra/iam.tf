@@ -54,17 +54,18 @@ resource "google_cloud_tasks_queue_iam_member" "runtime_enqueues" {
   member   = "serviceAccount:${google_service_account.runtime.email}"
 }
 
+# The roles Google lists for a custom build account. Storage is read project-wide: the
+# build reads the source zip from Cloud Functions' own gcf-v2-sources-<number>-<region>
+# bucket, where the upload is copied, not from our sources bucket.
 resource "google_project_iam_member" "build" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
-  project  = var.project_id
-  role     = each.value
-  member   = "serviceAccount:${google_service_account.build.email}"
-}
-
-resource "google_storage_bucket_iam_member" "build_reads_sources" {
-  bucket = google_storage_bucket.sources.name
-  role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${google_service_account.build.email}"
+  for_each = toset([
+    "roles/logging.logWriter",
+    "roles/artifactregistry.writer",
+    "roles/storage.objectViewer",
+  ])
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build.email}"
 }
 
 resource "google_storage_bucket_iam_member" "storage_objects" {

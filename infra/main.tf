@@ -91,6 +91,9 @@ locals {
     OBJECT_STORE_BUCKET       = google_storage_bucket.results.name
     OBJECT_STORE_ENDPOINT_URL = "https://storage.googleapis.com"
     OBJECT_STORE_REGION       = var.region
+    # A result is spooled on its way to the bucket, and /tmp on Cloud Functions is memory:
+    # deliver_result's 1 GiB over 4 requests at once. Larger results go out from KIE's links.
+    RESULT_MAX_BYTES = "157286400"
   }
   env = merge(local.base_env, var.settings)
 

@@ -87,4 +87,8 @@ def _archive_one(
                 stored = store.put_file(key, spool, content_type)  # type: ignore[arg-type]
     except httpx.HTTPError as error:
         raise ObjectStoreError(f"GET {url}: {error}", retryable=True) from None
+    except OSError as error:
+        # The instance's disk (in memory on Cloud Functions) cannot take the file: the
+        # result goes out from KIE's links instead of failing the delivery on every retry.
+        raise ObjectStoreError(f"spool {url}: {error}", retryable=False) from None
     return ArchivedResult(stored.key, stored.size_bytes, stored.content_type, url)

@@ -44,6 +44,11 @@ class S3ObjectStore:
                     retries={"max_attempts": 3, "mode": "standard"},
                     # Path style works with every S3-compatible service we name.
                     s3={"addressing_style": "path"},
+                    # boto3 ≥ 1.36 adds CRC32 checksums (aws-chunked trailers) to every upload
+                    # by default; Google Cloud Storage's S3 API refuses them (412 on
+                    # CompleteMultipartUpload). Checksums only where an operation needs one.
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
                 ),
             )
         self._s3 = client

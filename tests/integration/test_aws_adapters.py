@@ -4,6 +4,7 @@ with a duplicate message and a failing record in a batch."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -85,6 +86,30 @@ def test_archive_puts_once_and_a_presigned_link_serves_the_file(
     assert [item["Key"] for item in listed["Contents"]] == ["results/job-1/0.png"]
 
 
+def test_uploads_carry_no_checksum_trailers_google_cloud_storage_refuses(
+    moto_server: str,
+) -> None:
+    """Google Cloud Storage's S3 API rejects boto3's default CRC32 trailers (aws-chunked)."""
+    bucket = "checksum-free"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    store = S3ObjectStore(bucket, endpoint_url=moto_server, region="eu-central-1")
+    sent: list[dict[str, str]] = []
+    store._s3.meta.events.register(
+        "before-send.s3.*", lambda request, **_: sent.append(dict(request.headers))
+    )
+    store.put("results/plain.png", PNG, "image/png")
+    store.put_file("results/file.png", io.BytesIO(PNG), "image/png")
+    assert len(sent) == 2
+    for headers in sent:
+        names = {name.lower() for name in headers}
+        assert not {n for n in names if n.startswith("x-amz-checksum")}, names
+        assert "x-amz-sdk-checksum-algorithm" not in names
+        assert "aws-chunked" not in str(headers.get("Content-Encoding", ""))
+    assert store.head("results/file.png") is not None
+
+
 def test_a_result_over_the_limit_is_refused_and_not_stored(file_server: str) -> None:
     with mock_aws():
         boto3.client("s3").create_bucket(
@@ -94,6 +119,29 @@ def test_a_result_over_the_limit_is_refused_and_not_stored(file_server: str) -> 
         with httpx.Client() as http, pytest.raises(ResultTooLarge):
             archive_results(store, http, "job-2", [f"{file_server}/huge.mp4"], max_bytes=100_000)
         assert store.head("results/job-2/0.mp4") is None
+
+
+def test_a_result_the_instance_cannot_spool_is_a_final_storage_error(
+    file_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A disk that cannot take the file (full, or memory on Cloud Functions) is not worth a
+    retry: delivery falls back to KIE's links."""
+    import tempfile
+
+    from shared.storage import archive
+    from shared.storage.port import ObjectStoreError
+
+    monkeypatch.setattr(archive, "SPOOL_IN_MEMORY_BYTES", 16)  # to disk at once
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    with mock_aws():
+        boto3.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        store = S3ObjectStore(BUCKET, region="eu-central-1")
+        with httpx.Client() as http, pytest.raises(ObjectStoreError) as refused:
+            archive_results(store, http, "job-3", [f"{file_server}/small.png"], max_bytes=10**6)
+        assert refused.value.retryable is False
+        assert store.head("results/job-3/0.png") is None
 
 
 @pytest.fixture
