@@ -69,9 +69,11 @@ resource "google_cloud_run_v2_service_iam_member" "ocr_tasks_invoker" {
   member   = "serviceAccount:${google_service_account.tasks.email}"
 }
 
-# Database migrations, run by the operator after each deploy that adds one:
+# Database migrations, run by the operator before the functions of a release that adds one
+# (docs/OPERATIONS.md, "Releasing a new version"):
 #   gcloud run jobs execute kie-studio-migrate --region=REGION --wait
-# (the same image; Cloud SQL is reachable only from inside the VPC).
+# It runs the migrations inside ocr_image: a release rebuilds that image first. (The same
+# image as OCR; Cloud SQL is reachable only from inside the VPC.)
 resource "google_cloud_run_v2_job" "migrate" {
   name                = "${var.name}-migrate"
   location            = var.region
