@@ -91,6 +91,9 @@ class CloudTasksQueue:
             },
             invoker_email=settings.cloud_tasks_invoker_email,
             emulator_host=settings.cloud_tasks_emulator_host,
+            # Longer than any function's timeout (600 s at most): Cloud Tasks never gives up
+            # on, and retries, an attempt that is still running (its default is 600 s).
+            dispatch_deadline_s=MAX_DISPATCH_DEADLINE_S,
             target_urls=(
                 {"ocr_receipt": settings.ocr_receipt_url} if settings.ocr_receipt_url else None
             ),

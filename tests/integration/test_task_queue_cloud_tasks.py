@@ -128,6 +128,34 @@ def test_task_carries_the_deterministic_name_oidc_token_and_schedule(
     assert recorder.deliveries() == []
 
 
+def test_the_deployed_queue_gives_attempts_longer_than_any_function_runs(
+    emulator_host: str,
+    admin: tasks_v2.CloudTasksClient,
+    target: tuple[RecordingTarget, str],
+    queues: dict[str, str],
+) -> None:
+    """Cloud Tasks' default deadline (600 s) equals deliver_result's timeout: an attempt
+    still running at it would be retried beside itself."""
+    from shared.config import Settings
+
+    _recorder, base_url = target
+    settings = Settings(
+        _env_file=None,
+        task_queue_backend="cloud_tasks",
+        gcp_project=PROJECT,
+        gcp_location=LOCATION,
+        functions_base_url=base_url,
+        cloud_tasks_queue_submit=queues["submit_job"],
+        cloud_tasks_queue_deliver=queues["deliver_result"],
+        cloud_tasks_invoker_email=INVOKER,
+        cloud_tasks_emulator_host=emulator_host,
+    )
+    queue = CloudTasksQueue.from_settings(settings)
+    assert queue.enqueue("deliver_result", {"job_id": 14}, name="deliver-14", delay_s=600)
+    [task] = admin.list_tasks(parent=queue.queue_path("deliver_result"))
+    assert task.dispatch_deadline.total_seconds() == 1800
+
+
 def test_already_exists_counts_as_success_and_nothing_is_delivered_twice(
     emulator_host: str, target: tuple[RecordingTarget, str], queues: dict[str, str]
 ) -> None:
