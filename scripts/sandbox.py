@@ -24,7 +24,7 @@ import httpx
 
 from scripts.job_stack import serve_queue, serve_wsgi
 from scripts.listening import wait_listening
-from shared.adapters.db import parse_database_url
+from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
 from shared.bootstrap import local_postgres, make_database
@@ -39,6 +39,26 @@ SANDBOX_SIGNUP_BONUS = 50_000  # 500 ₽
 # The sandbox's admin: open the chat page with ?user=<this id> to approve transfers.
 SANDBOX_ADMIN_ID = 100000001
 SANDBOX_TRANSFER_DETAILS = "Получатель: ООО «Демо»\nСчёт 40702810000000000001, БИК 044525000"
+
+
+def next_update_id(db: Database, token: str) -> int | None:
+    """Telegram numbers a bot's updates on from the last one, across restarts: the emulator
+    must too, or the webhook takes the new run's updates for ones it already handled."""
+    bot_id = int(token.split(":", 1)[0])
+    rows = db.run("SELECT max(update_id) FROM processed_updates WHERE bot_id = :b", b=bot_id)
+    last = rows[0][0] if rows else None
+    return None if last is None else int(last) + 1
+
+
+def admin_ids(setting: str) -> list[int]:
+    """ADMIN_TELEGRAM_IDS as the functions read it (a JSON list); anything else names none."""
+    import json
+
+    try:
+        value = json.loads(setting)
+    except ValueError:
+        return []
+    return [int(v) for v in value if isinstance(v, int)] if isinstance(value, list) else []
 
 
 def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
@@ -161,6 +181,7 @@ def main() -> int:
             where = parse_database_url(database_url).describe()
         db = make_database(database_url, settings)
         applied = migrate(db)
+        first_update_id = next_update_id(db, SANDBOX_BOT_TOKEN)
         db.close()
         print(f"Postgres: {where}; migrations: {', '.join(applied) or 'up to date'}")
 
@@ -185,8 +206,15 @@ def main() -> int:
             from scripts.telegram_emulator import TelegramEmulator
 
             telegram = TelegramEmulator(
-                token=SANDBOX_BOT_TOKEN, user_api_prefix="/api", public_base_url=telegram_url
+                token=SANDBOX_BOT_TOKEN,
+                user_api_prefix="/api",
+                public_base_url=telegram_url,
+                first_update_id=first_update_id,
             )
+            # The admins' chats exist from the start, as a real admin's would: support
+            # messages and receipts reach them before they have opened the page.
+            for admin_id in admin_ids(telegram_env["ADMIN_TELEGRAM_IDS"]):
+                telegram.add_user(admin_id, "Админ", language_code="ru")
             telegram.start(serve=False)
             running.callback(telegram.stop)
             # One front door: the chat page at /, the Bot API and the user API under /tg.

@@ -21,6 +21,10 @@ DEFAULT_PREFIX = "/tg/api"
 _TOKEN_SHAPE = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
 
 
+# A real bot's update ids are large numbers, not 1, 2, 3.
+FIRST_UPDATE_ID = 571_800_001
+
+
 class TelegramEmulator:
     """A local Bot API server that also plays the users: construct, `start()` (returns the
     base URL for TELEGRAM_API_BASE), act through the user API or the methods below, `stop()`.
@@ -44,7 +48,7 @@ class TelegramEmulator:
         webhook_timeout_s: float = 60.0,
         callback_query_ttl_s: float = 15.0,
         pre_checkout_timeout_s: float = 10.0,
-        first_update_id: int = 571_800_001,
+        first_update_id: int | None = None,  # None: FIRST_UPDATE_ID
         public_base_url: str | None = None,
         log_requests: bool = False,
     ) -> None:
@@ -72,7 +76,7 @@ class TelegramEmulator:
         self.log_requests = log_requests
         self.state = EmulatorState()
         self.files = FileStore()
-        self.bus = UpdateBus(self._retry_policy, first_update_id)
+        self.bus = UpdateBus(self._retry_policy, first_update_id or FIRST_UPDATE_ID)
         self.api = BotApi(self, self.state, self.files, self.bus)
         self.actions = UserActions(self, self.state, self.files, self.bus, self.api)
         # The WSGI app, for a host that mounts the emulator in its own server (start(serve=False)).

@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from shared.adapters.db import Database, parse_database_url
 from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
@@ -39,6 +42,38 @@ def test_the_sandbox_starts_everything_and_stops_it_on_ctrl_c(tmp_path: Path) ->
             assert probe.connect_ex(("127.0.0.1", first + offset)) != 0, f"port {first + offset}"
     assert (local / "pgdata" / "PG_VERSION").exists()  # the data is kept
     assert processes_of(local) == []
+
+
+def bot_answers(base: str, user_id: int, text: str, timeout_s: float = 30) -> list[str]:
+    """Send `text` as `user_id` through the user API; the bot's messages that follow it."""
+    api = f"{base}/tg/api/users/{user_id}"
+    sent = httpx.post(f"{api}/send", json={"text": text}, timeout=30)
+    assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        messages = httpx.get(f"{api}/chat", timeout=30).json()["messages"]
+        mine = max(m["message_id"] for m in messages if m["direction"] == "in")
+        replies = [m.get("text") or "" for m in messages if m["message_id"] > mine]
+        if replies:
+            return replies
+        time.sleep(0.2)
+    return []
+
+
+def test_a_restarted_sandbox_answers_at_once_and_reaches_its_admin(tmp_path: Path) -> None:
+    """The data is kept between runs, so the emulator numbers updates on from the last one
+    (the webhook would take repeated ids for updates already handled), and the admin's
+    chat exists before the admin opens the page."""
+    local = tmp_path / "local"
+    with run_sandbox(local) as sandbox:
+        assert bot_answers(sandbox.url, 555_001, "/start")
+    with run_sandbox(local) as sandbox:
+        assert bot_answers(sandbox.url, 555_001, "/start")
+        assert bot_answers(sandbox.url, 555_001, "/paysupport")
+        assert bot_answers(sandbox.url, 555_001, "Не пришли деньги за пополнение")
+        admin = httpx.get(f"{sandbox.url}/tg/api/users/100000001/chat", timeout=30).json()
+        texts = [m.get("text") or "" for m in admin["messages"]]
+        assert any("Не пришли деньги за пополнение" in t for t in texts), texts
 
 
 def test_the_sandbox_names_a_bad_setting() -> None:
