@@ -119,8 +119,8 @@ def fill_wizard(stack: Stack, user_id: int) -> dict[str, Any]:
             )
         elif text.startswith("Пришлите"):
             stack.telegram.send_file(user_id, PNG, file_name="product.png", mime_type="image/png")
-        elif len(labels) > 1:  # a choice: the first option
-            stack.telegram.press(user_id, question["message_id"], labels[0])
+        elif options := [label for label in labels if label not in ("Пропустить", "Отмена")]:
+            stack.telegram.press(user_id, question["message_id"], options[0])  # the first
         else:
             stack.telegram.send_text(user_id, "Кроссовки на белом фоне, мягкий студийный свет")
     raise AssertionError("the wizard never reached its summary")
@@ -554,3 +554,36 @@ def test_a_message_no_screen_waits_for_gets_a_pointer_to_the_menu(stack: Stack) 
         reply = stack.telegram.send_text(user_id, text)
         assert reply["webhook_status"] == 200
         assert last_bot_message(stack, user_id)["text"].startswith("Я понимаю кнопки и команды.")
+
+
+def test_a_prompt_the_schema_lets_out_is_still_asked_and_may_be_skipped(stack: Stack) -> None:
+    """Seedance-like models take a prompt or a picture: a marketer is asked for the prompt
+    (it is what they came to write), with "skip" for making do without one."""
+    entry = first_model(
+        "video",
+        lambda e: (
+            "prompt" in e.inputs
+            and not e.inputs["prompt"].required
+            and not e.inputs["prompt"].has_default
+            and not asks_for_a_file(e)
+        ),
+    )
+    assert "prompt" in questions(entry) and "prompt" in wizard_editable(entry, {})
+
+    writer = new_telegram_id()
+    stack.telegram.send_text(writer, "/start")
+    open_model(stack, writer, entry)
+    question = last_bot_message(stack, writer)
+    assert "Пропустить" in buttons(question)
+    stack.telegram.send_text(writer, "Кроссовки бегут по мокрому асфальту, закат")
+    summary = fill_wizard(stack, writer)
+    assert "Кроссовки бегут по мокрому асфальту" in (summary.get("text") or "")
+    assert any(label.endswith("описание") or "prompt" in label for label in buttons(summary))
+
+    skipper = new_telegram_id()
+    stack.telegram.send_text(skipper, "/start")
+    open_model(stack, skipper, entry)
+    press(stack, skipper, last_bot_message(stack, skipper), "Пропустить")
+    summary = fill_wizard(stack, skipper)
+    assert "Кроссовки" not in (summary.get("text") or "")
+    assert any(label.startswith("▶ Запустить") for label in buttons(summary))

@@ -36,25 +36,39 @@ class Wizard(StatesGroup):
     filling = State()
 
 
+# Free text a marketer always wants to write, even where the schema lets it be left out
+# (the model then falls back on an image, or on a stock prompt): asked, with "skip".
+ALWAYS_ASKED = frozenset({"prompt"})
+
+
 def questions(entry: ModelEntry) -> list[str]:
-    """The inputs to ask for: required ones the schema gives no default (defaults prefilled)."""
+    """The inputs to ask for: required ones the schema gives no default (defaults prefilled),
+    and the prompt."""
     return [
         name
         for name, spec in entry.inputs.items()
-        if spec.required and not spec.has_default and spec.type != "object_list"
+        if spec.type != "object_list"
+        and (
+            (spec.required and not spec.has_default)
+            or (name in ALWAYS_ASKED and not spec.is_file and not _choices(spec))
+        )
     ]
+
+
+def skippable(spec: FieldSpec) -> bool:
+    """A question the user may leave: the schema does without it, or has a default."""
+    return not spec.required or spec.has_default
 
 
 def editable(entry: ModelEntry, values: dict[str, Any]) -> list[str]:
     """The fields the summary offers to change: what was asked or given, and the choices
     that have defaults (at most 6, in the schema's order)."""
     asked = set(questions(entry)) | set(values)
-    names = [
-        name
-        for name, spec in entry.inputs.items()
-        if spec.type != "object_list" and (name in asked or (_choices(spec) and not spec.is_file))
-    ]
-    return names[:6]
+    fields = [(name, spec) for name, spec in entry.inputs.items() if spec.type != "object_list"]
+    # What was asked first: the cap must never hide the prompt behind a list of switches.
+    names = [name for name, _ in fields if name in asked]
+    names += [name for name, spec in fields if name not in asked and _choices(spec)]
+    return [name for name in names if not entry.inputs[name].is_file or name in asked][:6]
 
 
 def _label(name: str, i18n: I18n | None = None, locale: Locale = "ru") -> str:
@@ -86,8 +100,13 @@ async def ask(
         # The field's place rides along: a button of an earlier question must not answer
         # whichever question is asked now.
         kb.button(text=shown, callback_data=WizardCb(action="pick", value=f"{position}.{index}"))
+    if skippable(spec):
+        kb.button(
+            text=i18n.get("wizard.skip", locale),
+            callback_data=WizardCb(action="skip", value=str(position)),
+        )
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
-    kb.adjust(*([3] * -(-len(_choices(spec)) // 3)), 1)
+    kb.adjust(*([3] * -(-len(_choices(spec)) // 3)), *([1] * (1 + skippable(spec))))
     if spec.is_file:
         kinds = ", ".join(sorted({a.split("/")[0] for a in spec.accept or ("image/png",)}))
         field = _label(name, i18n, locale)
@@ -350,6 +369,25 @@ async def collect(
     await state.update_data(counter=sent.message_id)
 
 
+async def on_skip(
+    query: CallbackQuery, callback_data: WizardCb, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    """Leave the question asked now as it is (the model's default, or nothing)."""
+    data = await state.get_data()
+    todo = list(data.get("todo", []))
+    entry = get_model(data["model"]) if todo else None
+    asked_now = entry is not None and str(list(entry.inputs).index(todo[0])) == callback_data.value
+    if entry is None or not asked_now or not isinstance(query.message, Message):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    if not skippable(entry.inputs[todo[0]]):
+        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(todo=todo[1:], collected=[], counter=None)
+    await advance(query.message, state, i18n, locale, edit=True)
+
+
 async def on_files_done(
     query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale
 ) -> None:
@@ -535,6 +573,7 @@ def wizard_router() -> Router:
     router.callback_query.register(on_run, WizardCb.filter(F.action == "run"))
     router.callback_query.register(on_edit, Wizard.filling, WizardCb.filter(F.action == "edit"))
     router.callback_query.register(on_pick, Wizard.filling, WizardCb.filter(F.action == "pick"))
+    router.callback_query.register(on_skip, Wizard.filling, WizardCb.filter(F.action == "skip"))
     router.callback_query.register(
         on_files_done, Wizard.filling, WizardCb.filter(F.action == "done")
     )
