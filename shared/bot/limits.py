@@ -74,6 +74,22 @@ def jobs_in_flight(db: Database, telegram_id: int, *, except_client_ref: str) ->
     return int(rows[0][0])
 
 
+def stored_language(db: Database, telegram_id: int) -> str | None:
+    """The language the user chose in settings, if any."""
+    rows = db.run("SELECT language FROM users WHERE telegram_id = :t", t=telegram_id)
+    return str(rows[0][0]) if rows and rows[0][0] else None
+
+
+def _payer(update: Update) -> User | None:
+    """The sender of a payment update (pre-checkout, payment, refund)."""
+    if update.pre_checkout_query is not None:
+        return update.pre_checkout_query.from_user
+    message = update.message
+    if message is not None and (message.successful_payment or message.refunded_payment):
+        return message.from_user
+    return None
+
+
 def _limited(update: Update) -> tuple[User, Message | CallbackQuery] | None:
     """The sender and the event when the update is one the limit applies to."""
     if update.callback_query is not None:
@@ -94,7 +110,15 @@ class UserGateMiddleware(BaseMiddleware):
         self._burst = burst
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, Update) or (limited := _limited(event)) is None:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        limited = _limited(event)
+        if limited is None:
+            payer = _payer(event)
+            if payer is not None:  # never limited, yet answered in the user's own language
+                language = await asyncio.to_thread(stored_language, self._db, payer.id)
+                if language in ("ru", "en"):
+                    data["locale"] = language
             return await handler(event, data)
         user, source = limited
         gate = await asyncio.to_thread(

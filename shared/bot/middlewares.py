@@ -17,8 +17,8 @@ class LocaleMiddleware(BaseMiddleware):
     """Gives every handler `locale`, from the sender's Telegram interface language.
 
     An inner update middleware, so aiogram's outer user-context middleware has
-    already put the sender in `event_from_user`. (A language chosen in settings
-    will take precedence here once the settings screen exists.)
+    already put the sender in `event_from_user`. A language chosen in settings
+    replaces it afterwards, where the user's row is read anyway (UserGateMiddleware).
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:

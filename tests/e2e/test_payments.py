@@ -165,6 +165,18 @@ def test_a_card_top_up_in_rubles_credits_once_with_a_fiscal_receipt(pay_stack: P
     assert balance(stack, user_id) == 100_000
 
 
+def test_a_payment_is_confirmed_in_the_language_chosen_in_settings(pay_stack: PayStack) -> None:
+    """Telegram's interface is Russian, the user chose English in the bot's settings."""
+    stack = pay_stack.stack
+    user_id = new_user(stack)
+    invoice = invoice_for(stack, user_id, "500", "⭐")
+    stack.db.run("UPDATE users SET language = 'en' WHERE telegram_id = :t", t=user_id)
+    paid = stack.telegram.pay(user_id, invoice["message_id"])
+    assert paid["paid"], paid
+    confirmation = wait_for(stack, user_id, lambda m: "✅" in text_of(m))
+    assert text_of(confirmation).startswith("✅ Payment received"), text_of(confirmation)
+
+
 def forge_pre_checkout(
     stack: Stack, user_id: int, payload: str, currency: str, amount: int
 ) -> PreCheckoutRecord:
