@@ -57,6 +57,26 @@ def build_app(names: Iterable[str] = FUNCTIONS) -> WsgiApp:
     return route
 
 
+def closing_thread_loops(app: WsgiApp) -> WsgiApp:
+    """Werkzeug's threaded server runs each request on a thread of its own, which ends with
+    it: the event loop and Bot API sessions a function kept on that thread are closed
+    after the response, not left for the garbage collector to report as leaks. (Gunicorn
+    and Cloud Functions reuse their threads, and with them the kept connections.)"""
+    from werkzeug.wsgi import ClosingIterator
+
+    from shared.bot.thread_loop import close_thread_loop
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            body = app(environ, start_response)
+        except BaseException:
+            close_thread_loop()
+            raise
+        return ClosingIterator(body, close_thread_loop)
+
+    return wrapped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=8081)
@@ -82,7 +102,9 @@ def main() -> int:
         os.execv(sys.executable, [*gunicorn, "--workers", str(options.workers), factory])  # noqa: S606
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", options.port, build_app(names), threaded=True)
+    server = make_server(
+        "127.0.0.1", options.port, closing_thread_loops(build_app(names)), threaded=True
+    )
     print(f"functions on http://127.0.0.1:{options.port}{PREFIX}{{{','.join(names)}}}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
