@@ -81,6 +81,35 @@ def _label(name: str, i18n: I18n | None = None, locale: Locale = "ru") -> str:
     return name.replace("_", " ")
 
 
+SHOWN_MAX = 80  # characters of one value on the summary
+
+
+def shown_value(spec: FieldSpec, value: Any, i18n: I18n, locale: Locale) -> str:
+    """A value as the summary shows it: files as a count (their URLs are ours, not the
+    user's), a conversation as its words, long text cut with an ellipsis."""
+    if spec.is_file:
+        count = len(value) if isinstance(value, list) else 1
+        return i18n.get("wizard.files_attached", locale, n=count)
+    if spec.type == "boolean":
+        return i18n.get(f"wizard.bool.{str(value).lower()}", locale)
+    if isinstance(value, list):
+        words = [str(v.get("content", "")) if isinstance(v, dict) else str(v) for v in value]
+        text = " / ".join(word for word in words if word)
+    else:
+        text = str(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1].rstrip() + "…"
+
+
+def summary_lines(
+    entry: ModelEntry, values: dict[str, Any], i18n: I18n, locale: Locale
+) -> list[str]:
+    return [
+        f"• {_label(name, i18n, locale)}: {shown_value(entry.inputs[name], value, i18n, locale)}"
+        for name, value in values.items()
+        if name in entry.inputs
+    ]
+
+
 def _choices(spec: FieldSpec) -> list[str]:
     if spec.enum:
         return [str(option) for option in spec.enum]
@@ -197,7 +226,7 @@ async def summary(
         text = refused.message(locale) if hasattr(refused, "message") else str(refused)
         await message.answer(str(text))
         return
-    lines = [f"• {_label(k, i18n, locale)}: {str(v)[:80]}" for k, v in values.items()]
+    lines = summary_lines(entry, values, i18n, locale)
     text = i18n.get(
         "wizard.summary",
         locale,
