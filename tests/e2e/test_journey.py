@@ -587,3 +587,18 @@ def test_a_prompt_the_schema_lets_out_is_still_asked_and_may_be_skipped(stack: S
     summary = fill_wizard(stack, skipper)
     assert "Кроссовки" not in (summary.get("text") or "")
     assert any(label.startswith("▶ Запустить") for label in buttons(summary))
+
+
+def test_cancel_while_changing_a_field_goes_back_to_the_summary(stack: Stack) -> None:
+    user_id, _entry = new_user_in_prompt_wizard(stack)
+    stack.telegram.send_text(user_id, "Баннер для распродажи, яркие цвета")
+    summary = fill_wizard(stack, user_id)
+    press(stack, user_id, summary, "✎")
+    assert "Отмена" in buttons(last_bot_message(stack, user_id))
+    press(stack, user_id, last_bot_message(stack, user_id), "Отмена")
+    back = last_bot_message(stack, user_id)
+    assert any(label.startswith("▶ Запустить") for label in buttons(back))
+    assert "Баннер для распродажи" in (back.get("text") or "")
+    # Cancel on the summary itself still leaves the wizard for the menu.
+    press(stack, user_id, back, "Отмена")
+    assert not any(label.startswith("▶") for label in buttons(last_bot_message(stack, user_id)))

@@ -480,11 +480,18 @@ async def on_edit(
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
     await query.answer()
-    await state.update_data(todo=[names[index]], collected=[], counter=None)
+    await state.update_data(todo=[names[index]], collected=[], counter=None, editing=True)
     await ask(query.message, entry, names[index], i18n, locale, edit=True)
 
 
 async def on_cancel(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale) -> None:
+    data = await state.get_data()
+    if data.get("editing") and data.get("todo") and isinstance(query.message, Message):
+        # Cancel while changing one field gives up that change, not the whole order.
+        await query.answer()
+        await state.update_data(todo=[], collected=[], counter=None, editing=False)
+        await advance(query.message, state, i18n, locale, edit=True)
+        return
     await state.clear()
     from shared.bot.routers.menu import main_menu
 
