@@ -530,7 +530,9 @@ def _run(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, timeout=OCR_TIMEOUT_S, **kwargs)
     except pytesseract.TesseractNotFoundError as error:
         raise OcrUnavailable("tesseract is not installed or not runnable") from error
-    except RuntimeError as error:  # pytesseract's timeout
+    except pytesseract.TesseractError:
+        raise  # an answer about the picture ("too few characters"): the caller decides
+    except RuntimeError as error:  # pytesseract's timeout (TesseractError is one too)
         raise OcrUnavailable(f"tesseract did not finish: {error}") from error
 
 

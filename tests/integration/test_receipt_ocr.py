@@ -78,6 +78,15 @@ def test_not_an_image_is_refused() -> None:
         read_receipt(b"")
 
 
+def test_a_picture_without_text_is_read_as_nothing_not_as_ocr_down() -> None:
+    """Tesseract's "too few characters" is an answer about the picture, not an outage."""
+    picture = Image.new("RGB", (800, 600), (120, 160, 200))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    reading = read_receipt(buffer.getvalue())
+    assert (reading.amount_kopecks, reading.transaction_id, reading.paid_on) == (None, None, None)
+
+
 def test_a_25_mb_image_is_refused() -> None:
     data = _image_bytes(Image.new("RGB", (2900, 2900), "white"), "BMP")
     assert len(data) > 25_000_000 > MAX_IMAGE_BYTES
