@@ -85,6 +85,24 @@ def test_serverless_packages_the_functions_and_nothing_else(packaged: Path) -> N
     assert forbidden == []
 
 
+def test_the_packaged_postgres_driver_imports_from_the_zip_alone(
+    packaged: Path, tmp_path: Path
+) -> None:
+    """pg8000 and scramp read their own version (importlib.metadata) when imported: the zip
+    must keep their dist-info. Pure Python, so this interpreter can import the Lambda's copy."""
+    with zipfile.ZipFile(packaged / "kie-studio.zip") as artifact:
+        artifact.extractall(tmp_path)
+    script = "import sys; sys.path.insert(0, sys.argv[1]); import pg8000"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_cloudformation_template_wires_queues_schedule_and_secrets(packaged: Path) -> None:
     template = (packaged / "cloudformation-template-update-stack.json").read_text()
     assert template.count('"ReportBatchItemFailures"') == 3  # submit, deliver, ocr
