@@ -33,23 +33,30 @@ class S3ObjectStore:
             import boto3
             from botocore.config import Config
 
+            options: dict[str, Any] = {
+                "signature_version": "s3v4",
+                "retries": {"max_attempts": 3, "mode": "standard"},
+                # Path style works with every S3-compatible service we name.
+                "s3": {"addressing_style": "path"},
+            }
+            try:
+                # boto3 ≥ 1.36 adds CRC32 checksums (aws-chunked trailers) to every upload
+                # by default; Google Cloud Storage's S3 API refuses them (412 on
+                # CompleteMultipartUpload). Checksums only where an operation needs one.
+                config = Config(
+                    **options,
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                )
+            except TypeError:  # an older botocore (Lambda's own) adds no checksums anyway
+                config = Config(**options)
             client = boto3.client(
                 "s3",
                 endpoint_url=endpoint_url,
                 region_name=region,
                 aws_access_key_id=access_key_id,
                 aws_secret_access_key=secret_access_key,
-                config=Config(
-                    signature_version="s3v4",
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    # Path style works with every S3-compatible service we name.
-                    s3={"addressing_style": "path"},
-                    # boto3 ≥ 1.36 adds CRC32 checksums (aws-chunked trailers) to every upload
-                    # by default; Google Cloud Storage's S3 API refuses them (412 on
-                    # CompleteMultipartUpload). Checksums only where an operation needs one.
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                ),
+                config=config,
             )
         self._s3 = client
 
