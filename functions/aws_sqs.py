@@ -50,8 +50,8 @@ def _deliver(payload: dict[str, Any]) -> bool:
     except JobNotFound:
         return True
     except RetryLater:
-        # SQS brings the record back after the queue's visibility timeout; Telegram's
-        # retry_after (seconds to a minute) is shorter than that.
+        # SQS brings the record back after the queue's visibility timeout (720 s), much
+        # later than Telegram's retry_after asks: docs/OPERATIONS.md says so.
         metrics.emit(metrics.QUEUE_RETRY, target="deliver_result", job_id=job_id)
         return False
     return True
