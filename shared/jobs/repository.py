@@ -151,18 +151,13 @@ class JobRepository:
     def claim_for_submit(self, job_id: str, lease_s: float) -> Job | None:
         """Lease a job still waiting for submission and count the attempt (recorded before
         KIE is called); None when it is not waiting, or another attempt holds the lease."""
-        rows = self._db.run(
-            f"""WITH claimed AS (
-                    UPDATE jobs SET attempts = attempts + 1,
-                           submit_lease_until = now() + make_interval(secs => :lease_s)
-                     WHERE id = CAST(:id AS uuid) AND state IN ('held', 'queued')
-                       AND (submit_lease_until IS NULL OR submit_lease_until <= now())
-                    RETURNING *)
-                SELECT {_COLUMNS} FROM claimed j JOIN wallets w ON w.user_id = j.user_id""",
-            id=job_id,
-            lease_s=float(lease_s),
+        return self._lease(
+            job_id,
+            "submit_lease_until",
+            lease_s,
+            also="attempts = attempts + 1",
+            only_if="state IN ('held', 'queued')",
         )
-        return _job(rows[0]) if rows else None
 
     def release_submit_lease(self, job_id: str) -> None:
         """The attempt is over without a task: the next one may go at once. The lease ends
@@ -178,11 +173,19 @@ class JobRepository:
         """Lease a job for one delivery attempt; None when the job is unknown or another
         attempt holds the lease. The job is read in the same statement, so a delivery
         that finished just before is seen as finished."""
+        return self._lease(job_id, "deliver_lease_until", lease_s)
+
+    def _lease(
+        self, job_id: str, column: str, lease_s: float, *, also: str = "", only_if: str = "true"
+    ) -> Job | None:
+        """Take the lease in `column` (a constant of this class, never input) when it is
+        free, in one statement that returns the job as it is now."""
         rows = self._db.run(
             f"""WITH claimed AS (
-                    UPDATE jobs SET deliver_lease_until = now() + make_interval(secs => :lease_s)
-                     WHERE id = CAST(:id AS uuid)
-                       AND (deliver_lease_until IS NULL OR deliver_lease_until <= now())
+                    UPDATE jobs SET {also + "," if also else ""}
+                           {column} = now() + make_interval(secs => :lease_s)
+                     WHERE id = CAST(:id AS uuid) AND {only_if}
+                       AND ({column} IS NULL OR {column} <= now())
                     RETURNING *)
                 SELECT {_COLUMNS} FROM claimed j JOIN wallets w ON w.user_id = j.user_id""",
             id=job_id,
