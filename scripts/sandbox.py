@@ -50,17 +50,6 @@ def next_update_id(db: Database, token: str) -> int | None:
     return None if last is None else int(last) + 1
 
 
-def admin_ids(setting: str) -> list[int]:
-    """ADMIN_TELEGRAM_IDS as the functions read it (a JSON list); anything else names none."""
-    import json
-
-    try:
-        value = json.loads(setting)
-    except ValueError:
-        return []
-    return [int(v) for v in value if isinstance(v, int)] if isinstance(value, list) else []
-
-
 def sweep_every(url: str, period_s: float, stop: threading.Event) -> None:
     """Cloud Scheduler's job, locally: call the sweeper on a fixed period until stopped."""
     while not stop.wait(period_s):
@@ -213,7 +202,7 @@ def main() -> int:
             )
             # The admins' chats exist from the start, as a real admin's would: support
             # messages and receipts reach them before they have opened the page.
-            for admin_id in admin_ids(telegram_env["ADMIN_TELEGRAM_IDS"]):
+            for admin_id in settings.admin_telegram_ids or (SANDBOX_ADMIN_ID,):
                 telegram.add_user(admin_id, "Админ", language_code="ru")
             telegram.start(serve=False)
             running.callback(telegram.stop)

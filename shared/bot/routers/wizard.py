@@ -405,11 +405,12 @@ async def on_skip(
     data = await state.get_data()
     todo = list(data.get("todo", []))
     entry = get_model(data["model"]) if todo else None
-    asked_now = entry is not None and str(list(entry.inputs).index(todo[0])) == callback_data.value
-    if entry is None or not asked_now or not isinstance(query.message, Message):
-        await query.answer(i18n.get("menu.expired", locale), show_alert=True)
-        return
-    if not skippable(entry.inputs[todo[0]]):
+    asked_now = (
+        entry is not None
+        and str(list(entry.inputs).index(todo[0])) == callback_data.value
+        and skippable(entry.inputs[todo[0]])
+    )
+    if not asked_now or not isinstance(query.message, Message):
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
     await query.answer()
