@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.bot.i18n import I18n, Locale
+from shared.bot.keyboard import Keyboard
 from shared.domain.money import format_rubles
 from shared.payments.service import Payment
 
@@ -57,7 +57,7 @@ def card_text(payment: Payment, i18n: I18n, locale: Locale, *, duplicate_transac
 def card_keyboard(payment: Payment, i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
     ocr = payment.ocr or {}
     read_amount = ocr.get("amount_kopecks")
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(
         text=i18n.get("admin.approve", locale, amount=format_rubles(payment.amount_kopecks)),
         callback_data=AdminCb(action="approve", payment=payment.id),
@@ -80,7 +80,7 @@ def card_keyboard(payment: Payment, i18n: I18n, locale: Locale) -> InlineKeyboar
 
 
 def reasons_keyboard(payment_id: int, i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for reason in REJECT_REASONS:
         kb.button(
             text=i18n.get(f"admin.reason.{reason}", locale),

@@ -1,10 +1,9 @@
 """aiogram FSM storage in Postgres (`ui_state`): state and data in one row, with a TTL.
 
 aiogram's storage API is async and our pool is synchronous pg8000, so every call
-runs in a worker thread (`asyncio.to_thread`): the event loop stays free for the
-Bot's HTTP calls, and the pool (thread-safe, one connection per borrower) is
-used as everywhere else. A hop costs tens of microseconds against a round trip
-of about a millisecond.
+goes through `run_blocking` (shared/bot/thread_loop.py): in place on the webhook's
+one-update-at-a-time loop, in a worker thread where a loop serves many updates (long
+polling). The pool (thread-safe, one connection per borrower) is used as everywhere else.
 
 Every write refreshes the expiry to now + ttl. A row past its expiry reads as
 empty, is overwritten from empty by the next write, and expired rows of other
@@ -13,7 +12,6 @@ keys are deleted a few at a time by the writes (bounded: no sweeper needed).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +22,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
 from shared.adapters.db import Database
+from shared.bot.thread_loop import run_blocking
 
 # Expired rows of other keys removed by one write; small, so a write stays cheap.
 SWEEP_PER_WRITE = 8
@@ -113,7 +112,7 @@ class PostgresStorage(BaseStorage):
         self._ttl_s = ttl_s
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        await asyncio.to_thread(
+        await run_blocking(
             self._db.run,
             _SET_STATE_SQL,
             key=storage_key_text(key),
@@ -126,7 +125,7 @@ class PostgresStorage(BaseStorage):
         return None if row is None else row[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await asyncio.to_thread(
+        await run_blocking(
             self._db.run,
             _SET_DATA_SQL,
             key=storage_key_text(key),
@@ -139,7 +138,7 @@ class PostgresStorage(BaseStorage):
         return {} if row is None else dict(row[1])
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
-        rows = await asyncio.to_thread(
+        rows = await run_blocking(
             self._db.run,
             _UPDATE_DATA_SQL,
             key=storage_key_text(key),
@@ -153,7 +152,7 @@ class PostgresStorage(BaseStorage):
         return None
 
     async def _read(self, key: StorageKey) -> tuple[str | None, dict[str, Any]] | None:
-        rows = await asyncio.to_thread(self._db.run, _GET_SQL, key=storage_key_text(key))
+        rows = await run_blocking(self._db.run, _GET_SQL, key=storage_key_text(key))
         if not rows:
             return None
         return rows[0][0], rows[0][1]

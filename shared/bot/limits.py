@@ -15,7 +15,6 @@ Payments (successful_payment and the like, pre_checkout_query) are never limited
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
 from shared.adapters.db import Database
 from shared.bot.i18n import I18n
+from shared.bot.thread_loop import run_blocking
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -116,12 +116,12 @@ class UserGateMiddleware(BaseMiddleware):
         if limited is None:
             payer = _payer(event)
             if payer is not None:  # never limited, yet answered in the user's own language
-                language = await asyncio.to_thread(stored_language, self._db, payer.id)
+                language = await run_blocking(stored_language, self._db, payer.id)
                 if language in ("ru", "en"):
                     data["locale"] = language
             return await handler(event, data)
         user, source = limited
-        gate = await asyncio.to_thread(
+        gate = await run_blocking(
             take_token, self._db, user.id, rate_per_s=self._rate, burst=self._burst
         )
         if gate.language in ("ru", "en"):

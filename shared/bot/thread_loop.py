@@ -20,8 +20,8 @@ import atexit
 import logging
 import threading
 import weakref
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # aiogram takes seconds to import: only functions that talk to Telegram pay
     from aiogram.client.telegram import TelegramAPIServer
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # aiogram takes seconds to import: only functions that talk t
     from shared.bot.session import InvocationSession
 
 T = TypeVar("T")
+P = ParamSpec("P")
 logger = logging.getLogger(__name__)
 
 
@@ -111,3 +112,18 @@ def thread_session(api: TelegramAPIServer) -> InvocationSession:
 
         session = sessions[api.base] = InvocationSession(api)
     return session
+
+
+async def run_blocking(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call a blocking function (the Postgres pool, a synchronous service) from a handler.
+
+    On a thread's own loop (run_on_thread_loop) one invocation runs at a time and nothing
+    else waits for the loop, so the call runs in place: the hop to a worker thread and
+    back (two thread switches and a wake-up of the loop) cost the webhook a fifth of its
+    throughput (docs/BOT.md). Anywhere else, such as long polling, where one loop serves
+    many updates at once, the call goes to a worker thread so that the others go on.
+    """
+    kept: _Kept | None = getattr(_per_thread, "kept", None)
+    if kept is not None and kept.used and kept.runner.get_loop() is asyncio.get_running_loop():
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)

@@ -224,12 +224,11 @@ class DeliveryService:
         """Under every result: repeat, change and repeat, send again, menu (the history
         router answers them). Imported here: aiogram is for the functions that talk to
         Telegram, and this one does only when it sends."""
-        from aiogram.utils.keyboard import InlineKeyboardBuilder
-
         from shared.bot.callbacks import ResultCb
+        from shared.bot.keyboard import Keyboard
 
         job_hex = job.id.replace("-", "")
-        kb = InlineKeyboardBuilder()
+        kb = Keyboard()
         for action, key in (
             ("repeat", "result.repeat"),
             ("edit", "result.edit"),

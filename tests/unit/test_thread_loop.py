@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from shared.bot.thread_loop import run_on_thread_loop
+from shared.bot.thread_loop import run_blocking, run_on_thread_loop
 
 
 async def current_loop() -> asyncio.AbstractEventLoop:
@@ -37,3 +37,18 @@ def test_a_task_left_behind_is_cancelled_before_the_next_update() -> None:
     assert task.cancelled()
     run_on_thread_loop(asyncio.sleep(0.1))  # the next update: the old task must not run
     assert ran_later == []
+
+
+async def thread_of_blocking_call() -> int:
+    return await run_blocking(threading.get_ident)
+
+
+def test_a_blocking_call_runs_in_place_on_the_thread_loop() -> None:
+    # One update at a time on this loop: a hop to a worker thread would only cost.
+    assert run_on_thread_loop(thread_of_blocking_call()) == threading.get_ident()
+
+
+def test_a_blocking_call_leaves_a_shared_loop_free() -> None:
+    # A loop that serves many updates at once (long polling) must not stall on one call.
+    run_on_thread_loop(asyncio.sleep(0))  # this thread keeps a loop, but another one runs
+    assert asyncio.run(thread_of_blocking_call()) != threading.get_ident()

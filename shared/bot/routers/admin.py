@@ -6,7 +6,6 @@ second press, a second admin or a stale card harmless (one credit, one decision)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiogram import Bot, F, Router
@@ -20,6 +19,7 @@ from shared.adapters.db import Database
 from shared.bot.admin_view import REJECT_REASONS, AdminCb, card_keyboard, reasons_keyboard
 from shared.bot.i18n import I18n, Locale
 from shared.bot.routers.payments import notify, notify_referrer, parse_rubles
+from shared.bot.thread_loop import run_blocking
 from shared.config import get_settings
 from shared.domain.money import format_rubles
 from shared.payments.errors import MoneyAlreadySpent, PaymentError
@@ -90,13 +90,13 @@ async def on_admin_button(
             )
     elif callback_data.action == "card":
         await query.answer()
-        payment = await asyncio.to_thread(payments.get, payment_id)
+        payment = await run_blocking(payments.get, payment_id)
         if isinstance(query.message, Message) and payment.status == "review":
             await query.message.edit_reply_markup(reply_markup=card_keyboard(payment, i18n, locale))
     elif callback_data.action == "why" and callback_data.value in REJECT_REASONS:
         reason = callback_data.value
         try:
-            await asyncio.to_thread(payments.reject, payment_id, query.from_user.id, reason)
+            await run_blocking(payments.reject, payment_id, query.from_user.id, reason)
         except PaymentError as error:
             await tell_user(bot, db, payment_id, i18n)
             await query.answer(_admin_error(error, i18n, locale), show_alert=True)
@@ -125,7 +125,7 @@ async def approve(
     admin = admin_id if admin_id is not None else (query.from_user.id if query else 0)
     payments = payments_for(db)
     try:
-        credited: Credited = await asyncio.to_thread(payments.approve, payment_id, admin, kopecks)
+        credited: Credited = await run_blocking(payments.approve, payment_id, admin, kopecks)
     except PaymentError as error:
         # A retry after the credit committed lands here: the user may still be owed a word.
         await tell_user(bot, db, payment_id, i18n)
@@ -146,14 +146,14 @@ async def approve(
 async def tell_user(bot: Bot, db: Database, payment_id: int, i18n: I18n) -> None:
     """The user's notice of an admin's decision, sent once (recorded after Telegram took it)."""
     payments = payments_for(db)
-    payment = await asyncio.to_thread(payments.get, payment_id)
+    payment = await run_blocking(payments.get, payment_id)
     if payment.status not in ("credited", "rejected"):
         return
-    if "user_notified" in await asyncio.to_thread(payments.events, payment_id):
+    if "user_notified" in await run_blocking(payments.events, payment_id):
         return
     user_locale = _user_locale(payment)
     if payment.status == "credited":
-        available = await asyncio.to_thread(
+        available = await run_blocking(
             lambda: Ledger(db, default_hold_ttl_s=3600).balance(payment.wallet_id)
         )
         text = i18n.get(
@@ -171,7 +171,7 @@ async def tell_user(bot: Bot, db: Database, payment_id: int, i18n: I18n) -> None
             reason=i18n.get(f"admin.reason.{reason or 'not_found'}", user_locale),
         )
     await notify(bot, payment.telegram_id, text)
-    await asyncio.to_thread(payments.record, payment_id, "user_notified", {})
+    await run_blocking(payments.record, payment_id, "user_notified", {})
 
 
 async def on_admin_amount(
@@ -211,7 +211,7 @@ async def on_refund(
     payment_id = int(args[0])
     payments = payments_for(db)
     try:
-        payment, hold_ref = await asyncio.to_thread(
+        payment, hold_ref = await run_blocking(
             payments.begin_refund, payment_id, message.from_user.id
         )
     except MoneyAlreadySpent as spent:
@@ -234,7 +234,7 @@ async def on_refund(
     except TelegramBadRequest as error:
         # Already refunded (a repeated command after a crash) counts as done.
         refunded, detail = "ALREADY_REFUNDED" in error.message.upper(), error.message
-    await asyncio.to_thread(payments.finish_refund, payment_id, hold_ref, refunded, detail)
+    await run_blocking(payments.finish_refund, payment_id, hold_ref, refunded, detail)
     if refunded:
         await message.answer(
             i18n.get(
@@ -260,7 +260,7 @@ async def on_new_promo(
         return
     code, rub, uses, days = args[0], int(args[1]), int(args[2]), int(args[3])
     try:
-        promo = await asyncio.to_thread(
+        promo = await run_blocking(
             create_promo, db, code, rub * 100, uses, days, message.from_user.id
         )
     except ValueError as error:

@@ -10,7 +10,6 @@ waits for, gets an answer, never silence.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -21,12 +20,13 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import HistoryCb, MenuCb, ResultCb
 from shared.bot.i18n import I18n, Locale
+from shared.bot.keyboard import Keyboard
 from shared.bot.routers.menu import main_menu, show
+from shared.bot.thread_loop import run_blocking
 from shared.domain.money import format_rubles
 from shared.registry import RegistryError, get_model
 
@@ -135,9 +135,9 @@ def _state(job: JobRow, i18n: I18n, locale: Locale) -> str:
 async def history_screen(
     db: Database, telegram_id: int, page: int, i18n: I18n, locale: Locale
 ) -> tuple[str, InlineKeyboardMarkup]:
-    jobs, total = await asyncio.to_thread(read_page, db, telegram_id, page)
+    jobs, total = await run_blocking(read_page, db, telegram_id, page)
     pages = max(1, -(-total // PAGE_SIZE))
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     if not jobs:
         kb.button(text=i18n.get("menu.create", locale), callback_data=MenuCb(screen="create"))
         kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
@@ -185,7 +185,7 @@ def job_card(
         date=_date(job.created_at),
         inputs=inputs,
     ).strip()
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     if job.has_result:
         kb.button(
             text=i18n.get("result.again", locale),
@@ -223,7 +223,7 @@ async def send_again(
 
         get_task_queue().enqueue(DELIVER_TARGET, {"job_id": job.id, "again": True}, name=name)
 
-    await asyncio.to_thread(enqueue)
+    await run_blocking(enqueue)
     await query.answer(i18n.get("history.again_queued", locale))
 
 
@@ -287,7 +287,7 @@ async def on_history(
         text, markup = await history_screen(db, telegram_id, callback_data.page, i18n, locale)
         await show(query, text, markup)
         return
-    job = await asyncio.to_thread(read_job, db, telegram_id, callback_data.job)
+    job = await run_blocking(read_job, db, telegram_id, callback_data.job)
     if job is None:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return
@@ -318,7 +318,7 @@ async def on_result(
         if query.message is not None:
             await query.bot.send_message(query.message.chat.id, text, reply_markup=markup)  # type: ignore[union-attr]
         return
-    job = await asyncio.to_thread(read_job, db, query.from_user.id, callback_data.job)
+    job = await run_blocking(read_job, db, query.from_user.id, callback_data.job)
     if job is None:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
     elif callback_data.action == "again":

@@ -4,14 +4,12 @@ opened from and leads back."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import (
@@ -33,6 +31,8 @@ from shared.bot.catalog_view import (
     price_from,
 )
 from shared.bot.i18n import I18n, Locale
+from shared.bot.keyboard import Keyboard
+from shared.bot.thread_loop import run_blocking
 from shared.domain.money import format_rubles
 from shared.registry import RegistryError, get_model
 from shared.services.users import open_account
@@ -42,7 +42,7 @@ MOSCOW = timezone(timedelta(hours=3))
 
 
 def main_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardMarkup]:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(text=i18n.get("menu.create", locale), callback_data=MenuCb(screen="create"))
     kb.button(text=i18n.get("menu.balance", locale), callback_data=MenuCb(screen="balance"))
     kb.button(text=i18n.get("menu.history", locale), callback_data=HistoryCb(action="list"))
@@ -53,7 +53,7 @@ def main_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardMarkup]:
 
 
 def back_to_menu(i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
     return kb.as_markup()
 
@@ -103,7 +103,7 @@ async def on_menu(
     query: CallbackQuery, callback_data: MenuCb, db: Database, i18n: I18n, locale: Locale
 ) -> None:
     if callback_data.screen == "create":
-        kb = InlineKeyboardBuilder()
+        kb = Keyboard()
         for slug, label in category_rows(locale):
             kb.button(text=label, callback_data=CategoryCb(slug=slug))
         kb.button(text=i18n.get("menu.back", locale), callback_data=MenuCb(screen="main"))
@@ -124,7 +124,7 @@ async def on_menu(
 
 def balance_keyboard(i18n: I18n, locale: Locale) -> InlineKeyboardMarkup:
     """Top up (the payments router answers TopUpCb) and the way back."""
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(text=i18n.get("balance.topup", locale), callback_data=TopUpCb(action="open"))
     kb.button(text=i18n.get("menu.history", locale), callback_data=HistoryCb(action="list"))
     kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
@@ -191,7 +191,7 @@ def receipt_line(receipt: Receipt, i18n: I18n, locale: Locale) -> str:
 
 
 async def balance_text(db: Database, telegram_id: int, i18n: I18n, locale: Locale) -> str:
-    available, held, receipts = await asyncio.to_thread(read_balance, db, telegram_id)
+    available, held, receipts = await run_blocking(read_balance, db, telegram_id)
     text = i18n.get(
         "menu.balance_text", locale, available=format_rubles(available), held=format_rubles(held)
     )
@@ -205,7 +205,7 @@ async def on_category(
     query: CallbackQuery, callback_data: CategoryCb, i18n: I18n, locale: Locale
 ) -> None:
     models, pages = page_of(callback_data.slug, callback_data.page)
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for entry in models:
         kb.button(text=model_button(entry, locale), callback_data=ModelCb(key=model_key(entry.id)))
     nav = []
@@ -237,7 +237,7 @@ async def on_model(
         price=format_rubles(price) if price else "—",
         eta=eta_text(entry.eta_s, locale),
     )
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(
         text=i18n.get("menu.start_wizard", locale),
         callback_data=WizardCb(action="start", value=callback_data.key),

@@ -7,7 +7,6 @@ Telegram's updates into its calls and its answers into texts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -17,12 +16,13 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import MenuCb, TopUpCb
 from shared.bot.i18n import I18n, Locale
+from shared.bot.keyboard import Keyboard
 from shared.bot.routers.menu import show
+from shared.bot.thread_loop import run_blocking
 from shared.config import Settings, get_settings
 from shared.domain.money import format_rubles
 from shared.payments.errors import PaymentError, PromoRefused
@@ -89,9 +89,9 @@ def _bounds_text(settings: Settings) -> dict[str, str]:
     return {"low": format_rubles(low * 100), "high": format_rubles(high * 100)}
 
 
-def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
+def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, Keyboard]:
     settings = get_settings()
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     low, high = bounds_rub(settings)
     packs_shown = [rub for rub in settings.topup_packs_rub if low <= rub <= high]
     for rub in packs_shown:
@@ -108,9 +108,9 @@ def topup_menu(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
     return i18n.get("payments.menu", locale, **_bounds_text(settings)), kb
 
 
-def methods_screen(rub: int, i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardBuilder]:
+def methods_screen(rub: int, i18n: I18n, locale: Locale) -> tuple[str, Keyboard]:
     settings = get_settings()
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for method in _methods(settings, rub * 100):
         label = i18n.get(f"payments.method.{method}", locale)
         if method == "stars":
@@ -153,8 +153,8 @@ async def on_custom(query: CallbackQuery, state: FSMContext, i18n: I18n, locale:
     )
 
 
-def _cancel(i18n: I18n, locale: Locale) -> InlineKeyboardBuilder:
-    kb = InlineKeyboardBuilder()
+def _cancel(i18n: I18n, locale: Locale) -> Keyboard:
+    kb = Keyboard()
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=TopUpCb(action="open"))
     return kb
 
@@ -196,7 +196,7 @@ async def on_method(
         return payments_for(db).create(account.user_id, method, kopecks)
 
     try:
-        payment = await asyncio.to_thread(create)
+        payment = await run_blocking(create)
     except PaymentError as error:
         await query.answer(_error_text(error, i18n, locale), show_alert=True)
         return
@@ -205,7 +205,7 @@ async def on_method(
     if payment.method == "transfer":
         await state.set_state(TopUp.receipt)
         await state.update_data(payment_id=payment.id)
-        kb = InlineKeyboardBuilder()
+        kb = Keyboard()
         kb.button(text=i18n.get("menu.back_to_menu", locale), callback_data=MenuCb(screen="main"))
         await bot.send_message(
             chat_id,
@@ -227,12 +227,12 @@ async def on_method(
             # Telegram refused the invoice (a provider token or amount it does not accept):
             # nothing was charged; the user hears it and ops get the reason.
             log.error("ALERT sendInvoice refused for payment %s: %s", payment.id, refused.message)
-            await asyncio.to_thread(
+            await run_blocking(
                 payments_for(db).record, payment.id, "invoice_refused", {"error": refused.message}
             )
             await bot.send_message(chat_id, i18n.get("payments.error.generic", locale))
             return
-    await asyncio.to_thread(payments_for(db).record, payment.id, "offered", {})
+    await run_blocking(payments_for(db).record, payment.id, "offered", {})
 
 
 async def send_invoice(
@@ -288,7 +288,7 @@ async def on_pre_checkout(
     """Telegram waits at most 10 s for this answer: one read, then the answer."""
     payments = payments_for(db)
     try:
-        payment = await asyncio.to_thread(
+        payment = await run_blocking(
             payments.check_pre_checkout,
             query.invoice_payload,
             query.from_user.id,
@@ -300,7 +300,7 @@ async def on_pre_checkout(
         await query.answer(ok=False, error_message=_error_text(error, i18n, locale))
         return
     await query.answer(ok=True)
-    await asyncio.to_thread(payments.record, payment.id, "pre_checkout_ok", {})
+    await run_blocking(payments.record, payment.id, "pre_checkout_ok", {})
 
 
 async def on_successful_payment(
@@ -311,7 +311,7 @@ async def on_successful_payment(
         return
     payments = payments_for(db)
     try:
-        credited = await asyncio.to_thread(
+        credited = await run_blocking(
             payments.credit_paid,
             paid.invoice_payload,
             message.from_user.id,
@@ -329,7 +329,7 @@ async def on_successful_payment(
         )
         await message.answer(i18n.get("payments.unmatched", locale))
         return
-    available = await asyncio.to_thread(_available, db, credited.payment.wallet_id)
+    available = await run_blocking(_available, db, credited.payment.wallet_id)
     key = "payments.already_credited" if credited.replayed else "payments.credited"
     await message.answer(
         i18n.get(
@@ -373,7 +373,7 @@ async def awaiting_transfer(message: Message, db: Database) -> bool | dict[str, 
     (after a refused one, or after leaving the screen) still finds its payment."""
     if message.from_user is None:
         return False
-    payment_id = await asyncio.to_thread(payments_for(db).awaiting_receipt, message.from_user.id)
+    payment_id = await run_blocking(payments_for(db).awaiting_receipt, message.from_user.id)
     return {"transfer_id": payment_id} if payment_id is not None else False
 
 
@@ -418,7 +418,7 @@ async def on_receipt(
         )
 
     try:
-        await asyncio.to_thread(attach)
+        await run_blocking(attach)
     except PaymentError as error:
         await state.clear()
         await message.answer(_error_text(error, i18n, locale))
@@ -470,7 +470,7 @@ async def redeem_text(db: Database, telegram_id: int, code: str, i18n: I18n, loc
         return redeem_promo(db, ledger, account.user_id, code).amount_kopecks
 
     try:
-        amount = await asyncio.to_thread(redeem)
+        amount = await run_blocking(redeem)
     except PromoRefused as refused:
         return _error_text(refused, i18n, locale)
     return i18n.get("payments.promo_ok", locale, amount=format_rubles(amount))

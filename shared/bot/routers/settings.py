@@ -6,22 +6,21 @@ language with every update, and deliveries use it too.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import MenuCb, SettingsCb
 from shared.bot.i18n import LOCALES, I18n, Locale
+from shared.bot.keyboard import Keyboard
 from shared.bot.routers.menu import show
+from shared.bot.thread_loop import run_blocking
 from shared.services.users import open_account
 
 
 def settings_screen(i18n: I18n, locale: Locale) -> tuple[str, InlineKeyboardMarkup]:
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for option in LOCALES:
         mark = "✓ " if option == locale else ""
         kb.button(
@@ -57,7 +56,7 @@ async def on_settings(
             await query.answer(i18n.get("menu.expired", locale), show_alert=True)
             return
         locale = "en" if callback_data.value == "en" else "ru"
-        await asyncio.to_thread(store_language, db, query.from_user.id, locale)
+        await run_blocking(store_language, db, query.from_user.id, locale)
     text, markup = settings_screen(i18n, locale)
     await show(query, text, markup)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -14,6 +12,7 @@ from shared.bot.i18n import I18n, Locale
 from shared.bot.payloads import Promo, Referral, parse_start_payload
 from shared.bot.routers.menu import main_menu
 from shared.bot.routers.payments import redeem_text
+from shared.bot.thread_loop import run_blocking
 from shared.bot.users import start_user
 from shared.config import get_settings
 from shared.domain.money import format_rubles
@@ -34,7 +33,7 @@ async def on_start(
     if user is None:  # a channel or anonymous admin: no one to open an account for
         return
     payload = parse_start_payload(command.args)
-    started = await asyncio.to_thread(
+    started = await run_blocking(
         start_user,
         db,
         user.id,
@@ -48,7 +47,7 @@ async def on_start(
     lines = [i18n.get(key, locale, name=user.first_name)]
     if isinstance(payload, Referral) and started.created:
         # Only a new user can be referred: an existing one came on their own.
-        referred = await asyncio.to_thread(
+        referred = await run_blocking(
             attach_referrer, db, started.user_id, payload.referrer_telegram_id
         )
         if referred:

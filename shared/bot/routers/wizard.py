@@ -4,7 +4,6 @@ yes/no, uploads for files (checked for type and size before anything is spent)."
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from typing import Any
@@ -14,13 +13,14 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from shared.adapters.db import Database
 from shared.bot.callbacks import MenuCb, WizardCb
 from shared.bot.catalog_view import eta_text, models_by_key
 from shared.bot.i18n import I18n, Locale
+from shared.bot.keyboard import Keyboard
 from shared.bot.routers.menu import edit_screen, show
+from shared.bot.thread_loop import run_blocking
 from shared.domain.ledger import InsufficientFunds
 from shared.domain.money import format_rubles
 from shared.registry import InputValidationError, RegistryError, get_model, quote
@@ -123,7 +123,7 @@ async def ask(
 ) -> None:
     spec = entry.inputs[name]
     position = list(entry.inputs).index(name)
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     for index, option in enumerate(_choices(spec)):
         shown = i18n.get(f"wizard.bool.{option}", locale) if spec.type == "boolean" else option
         # The field's place rides along: a button of an earlier question must not answer
@@ -235,7 +235,7 @@ async def summary(
         price=format_rubles(price),
         eta=eta_text(entry.eta_s, locale),
     )
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(
         text=i18n.get("wizard.run", locale, price=format_rubles(price)),
         callback_data=WizardCb(action="run"),
@@ -345,7 +345,7 @@ async def on_file(
         return
     buffer = io.BytesIO()
     await bot.download(file_id, destination=buffer)
-    url = await asyncio.to_thread(_upload_to_kie, buffer.getvalue(), file_name)
+    url = await run_blocking(_upload_to_kie, buffer.getvalue(), file_name)
     duration = _duration(message)
     if duration is not None:
         # Models priced per second of the uploaded audio or video are quoted on its length.
@@ -379,7 +379,7 @@ async def collect(
         return
     await state.update_data(collected=collected)
     text = i18n.get("wizard.files_received", locale, count=len(collected), max=_files_max(spec))
-    kb = InlineKeyboardBuilder()
+    kb = Keyboard()
     kb.button(text=i18n.get("wizard.files_done", locale), callback_data=WizardCb(action="done"))
     kb.button(text=i18n.get("wizard.cancel", locale), callback_data=WizardCb(action="cancel"))
     kb.adjust(1)
@@ -519,7 +519,7 @@ async def on_run(
     from shared.config import get_settings
 
     limit = get_settings().user_jobs_in_flight_max
-    running = await asyncio.to_thread(
+    running = await run_blocking(
         jobs_in_flight, db, query.from_user.id, except_client_ref=client_ref
     )
     if running >= limit:
@@ -543,9 +543,9 @@ async def on_run(
         return job.id, job.price_kopecks or 0
 
     try:
-        _, price = await asyncio.to_thread(run)
+        _, price = await run_blocking(run)
     except InsufficientFunds as short:
-        kb = InlineKeyboardBuilder()
+        kb = Keyboard()
         kb.button(text=i18n.get("menu.balance", locale), callback_data=MenuCb(screen="balance"))
         await message.answer(
             i18n.get(
@@ -559,7 +559,7 @@ async def on_run(
         return
     await state.clear()
     entry = get_model(data["model"])
-    balance = await asyncio.to_thread(_available, db, query.from_user.id)
+    balance = await run_blocking(_available, db, query.from_user.id)
     await edit_screen(
         message,
         i18n.get(
