@@ -70,7 +70,9 @@ def configure_logging(level: str = "INFO") -> None:
     """Route every logger to stdout as JSON lines (once per process)."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, CloudJsonFormatter) for h in root.handlers):
-        root.setLevel(level)
+        # Called per request: setLevel empties every logger's level cache, even unchanged.
+        if logging.getLevelName(root.level) != level.upper():
+            root.setLevel(level)
         return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(CloudJsonFormatter())

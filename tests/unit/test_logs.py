@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.observability import metrics
-from shared.observability.logs import CloudJsonFormatter, redact, set_trace
+from shared.observability.logs import CloudJsonFormatter, configure_logging, redact, set_trace
 
 
 @pytest.fixture
@@ -83,3 +83,18 @@ def test_metrics_are_log_lines_a_log_based_metric_can_count(captured: io.StringI
         429,
         "create",
     )
+
+
+def test_logging_set_up_per_request_follows_a_changed_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    configure_logging("INFO")
+    configure_logging("INFO")  # the next request: nothing to change
+    assert len(root.handlers) == 1 and root.level == logging.INFO
+    child = logging.getLogger("configure_logging_test")
+    assert not child.isEnabledFor(logging.DEBUG)  # cached by logging
+    configure_logging("DEBUG")
+    assert root.level == logging.DEBUG and child.isEnabledFor(logging.DEBUG)
