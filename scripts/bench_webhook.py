@@ -51,6 +51,7 @@ HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
 COMMANDS = ("/start", "/menu", "/balance", "/history", "/settings", "hello")
 _update_ids = itertools.count(700_000_001)
 _message_ids = itertools.count(1)
+_user_ids = itertools.count(880_000_001)  # every workload's users are new ones
 
 
 def message_update(user_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
@@ -69,9 +70,8 @@ def message_update(user_id: int, text: str, update_id: int | None = None) -> dic
 def workload(telegram: TelegramUsers, updates: int) -> list[dict[str, Any]]:
     """Whole users' worth of updates (each user known to the emulator, so sends succeed)."""
     bodies: list[dict[str, Any]] = []
-    user_id = 880_000_000
     while len(bodies) < updates:
-        user_id += 1
+        user_id = next(_user_ids)
         telegram.add_user(user_id, "Bench", language_code="ru")
         first = message_update(user_id, COMMANDS[0])
         bodies += [first, *(message_update(user_id, t) for t in COMMANDS[1:]), first]
@@ -88,7 +88,10 @@ def measure(
 ) -> tuple[list[float], float, int]:
     """Latencies (ms) one at a time for the first half; updates/s with `concurrency` senders
     for the second half (its users are separate, so per-chat order is kept per sender)."""
-    half = len(bodies) // 2
+    per_user = len(COMMANDS) + 1  # and the duplicate: a user's updates stay on one sender
+    # Split on a user's boundary: a user cut in two would have two senders at once, and a
+    # duplicate racing its original gets "in flight" (503), as Telegram would be told.
+    half = len(bodies) // 2 // per_user * per_user
     failures = 0
     latencies = []
     with httpx.Client(timeout=60) as client:
@@ -98,7 +101,6 @@ def measure(
             latencies.append((time.perf_counter() - began) * 1000)
             failures += status >= 300
     rest = bodies[half:]
-    per_user = 7  # len(COMMANDS) + the duplicate: a user's updates stay on one sender
     chunks = [rest[i : i + per_user] for i in range(0, len(rest), per_user)]
 
     # One keep-alive connection per sender, as Telegram keeps its webhook connections open
@@ -224,6 +226,8 @@ def main() -> int:
                 cold["echo"].append(
                     first_response_s("echo", echo, env, lambda b: httpx.get(b, timeout=10))
                 )
+            if options.cold_runs < 1:
+                return 0
             print(f"cold start, {options.cold_runs} interleaved runs (median, min–max):")
             for name, runs in cold.items():
                 walls = [r.seconds for r in runs]
