@@ -37,7 +37,7 @@ def model_key(model_id: str) -> str:
 class TopUpCb(CallbackData, prefix="v1p"):
     """The wallet top-up flow (payments): open the menu, pick a pack, pick a method."""
 
-    action: str  # open | pack | custom | method | cancel
+    action: str  # open | below (a new message) | pack | custom | promo | method | cancel
     value: str = ""
 
 

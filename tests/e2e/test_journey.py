@@ -247,6 +247,26 @@ def test_not_enough_money_is_said_plainly_and_nothing_is_held(stack: Stack) -> N
     holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
     assert holds[0][0] == 0
 
+    # Top up from the refusal: the top-up screen opens below it, and the refusal keeps its
+    # "run again", which still leads to this run after the money has come.
+    press(stack, user_id, refusal, "➕ Пополнить")
+    wait_for(stack, user_id, lambda m: (m.get("text") or "").startswith("💳 Пополнение"))
+    assert last_line(stack, user_id, refusal["message_id"]) == refusal["text"]
+    Ledger(stack.db, default_hold_ttl_s=3600).topup(account.wallet_id, FUNDS, f"nf:{user_id}")
+    press(stack, user_id, refusal, "▶ Запустить снова")
+    confirm = wait_for(
+        stack,
+        user_id,
+        lambda m: (
+            m["message_id"] > refusal["message_id"]
+            and any(b.startswith("▶ Запустить за") for b in buttons(m))
+        ),
+    )
+    press(stack, user_id, confirm, "▶ Запустить за")
+    wait_for(stack, user_id, lambda m: "Списано в резерв" in (m.get("text") or ""))
+    holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
+    assert holds[0][0] == 1
+
 
 def open_model(stack: Stack, user_id: int, entry: ModelEntry) -> None:
     """From /menu to the model's wizard, paging the category as a user would."""

@@ -53,14 +53,18 @@ SELECT j.id::text, j.model_id, j.state, j.price_kopecks, j.created_at,
  LIMIT :limit OFFSET :offset
 """
 
-_JOB_SQL = f"""
+_JOB_SQL = """
 SELECT j.id::text, j.model_id, j.state, j.price_kopecks, j.created_at,
        (SELECT l.amount FROM ledger l WHERE l.ref = 'job:' || j.id::text || ':capture'),
        j.inputs, j.error_code, j.media_seconds
   FROM jobs j JOIN users u ON u.id = j.user_id
  WHERE j.id = CAST(:job_id AS uuid) AND u.telegram_id = :telegram_id
-   AND j.state IN {_SHOWN_STATES}
+   AND j.state IN {states}
 """
+# A job refused for want of funds stays quoted: it is not history, but it can be run again
+# once the balance is topped up (the refusal's button opens its confirm screen).
+_SHOWN_JOB_SQL = _JOB_SQL.format(states=_SHOWN_STATES)
+_REPEATABLE_JOB_SQL = _JOB_SQL.format(states=_SHOWN_STATES[:-1] + ",'quoted')")
 
 
 @dataclass(frozen=True)
@@ -99,13 +103,17 @@ def read_page(db: Database, telegram_id: int, page: int) -> tuple[list[JobRow], 
     return [_row(r) for r in rows], int(rows[0][6]) if rows else 0
 
 
-def read_job(db: Database, telegram_id: int, job_hex: str) -> JobRow | None:
-    """The user's own job (a forged callback cannot open another user's job)."""
+def read_job(
+    db: Database, telegram_id: int, job_hex: str, *, to_repeat: bool = False
+) -> JobRow | None:
+    """The user's own job (a forged callback cannot open another user's job); `to_repeat`
+    also finds one that was never run (quoted: refused for want of funds)."""
     try:
         job_id = str(uuid.UUID(hex=job_hex))
     except ValueError:
         return None
-    rows = db.run(_JOB_SQL, job_id=job_id, telegram_id=telegram_id)
+    sql = _REPEATABLE_JOB_SQL if to_repeat else _SHOWN_JOB_SQL
+    rows = db.run(sql, job_id=job_id, telegram_id=telegram_id)
     if not rows:
         return None
     job = _row(rows[0], rows[0][6], rows[0][7])
@@ -287,7 +295,8 @@ async def on_history(
         text, markup = await history_screen(db, telegram_id, callback_data.page, i18n, locale)
         await show(query, text, markup)
         return
-    job = await run_blocking(read_job, db, telegram_id, callback_data.job)
+    to_repeat = callback_data.action in ("repeat", "edit")
+    job = await run_blocking(read_job, db, telegram_id, callback_data.job, to_repeat=to_repeat)
     if job is None:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
         return

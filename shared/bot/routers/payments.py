@@ -128,6 +128,18 @@ async def on_open(query: CallbackQuery, state: FSMContext, i18n: I18n, locale: L
     await show(query, text, kb.as_markup())
 
 
+async def on_open_below(
+    query: CallbackQuery, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    """Top up from a message that must stay as it is (a refusal for want of funds, whose
+    "run again" is wanted after paying): the top-up screen opens below it."""
+    await state.clear()
+    await query.answer()
+    text, kb = topup_menu(i18n, locale)
+    if query.message is not None:
+        await query.bot.send_message(query.message.chat.id, text, reply_markup=kb.as_markup())  # type: ignore[union-attr]
+
+
 async def on_topup_command(message: Message, state: FSMContext, i18n: I18n, locale: Locale) -> None:
     await state.clear()
     text, kb = topup_menu(i18n, locale)
@@ -538,6 +550,7 @@ def payments_router() -> Router:
     router.message.register(on_promo_command, Command("promo"))
     router.message.register(on_topup_command, Command("topup"))
     router.callback_query.register(on_open, TopUpCb.filter(F.action == "open"))
+    router.callback_query.register(on_open_below, TopUpCb.filter(F.action == "below"))
     router.callback_query.register(on_pack, TopUpCb.filter(F.action == "pack"))
     router.callback_query.register(on_custom, TopUpCb.filter(F.action == "custom"))
     router.callback_query.register(on_promo_button, TopUpCb.filter(F.action == "promo"))

@@ -15,7 +15,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
 
 from shared.adapters.db import Database
-from shared.bot.callbacks import MenuCb, WizardCb
+from shared.bot.callbacks import HistoryCb, TopUpCb, WizardCb
 from shared.bot.catalog_view import eta_text, models_by_key
 from shared.bot.i18n import I18n, Locale
 from shared.bot.keyboard import Keyboard
@@ -527,7 +527,7 @@ async def on_run(
         return
     await query.answer()
 
-    def run() -> tuple[str, int]:
+    def run() -> tuple[str, int, InsufficientFunds | None]:
         from shared.bootstrap import get_job_service
 
         account = open_account(db, query.from_user.id)
@@ -539,14 +539,23 @@ async def on_run(
             client_ref=client_ref,
             media_seconds=data.get("media_seconds"),
         )
-        service.confirm(job.id)
-        return job.id, job.price_kopecks or 0
+        try:
+            service.confirm(job.id)
+        except InsufficientFunds as short:  # the job stays quoted: nothing is held
+            return job.id, job.price_kopecks or 0, short
+        return job.id, job.price_kopecks or 0, None
 
-    try:
-        _, price = await run_blocking(run)
-    except InsufficientFunds as short:
+    job_id, price, short = await run_blocking(run)
+    if short is not None:
+        # Topping up leaves the wizard (its screens clear the dialogue), so the way back to
+        # this run is by the job: its confirm screen again, with the new balance.
         kb = Keyboard()
-        kb.button(text=i18n.get("menu.balance", locale), callback_data=MenuCb(screen="balance"))
+        kb.button(text=i18n.get("balance.topup", locale), callback_data=TopUpCb(action="below"))
+        kb.button(
+            text=i18n.get("wizard.run_again", locale),
+            callback_data=HistoryCb(action="repeat", job=job_id.replace("-", "")),
+        )
+        kb.adjust(1)
         await message.answer(
             i18n.get(
                 "wizard.no_funds",
