@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.queue.port import (
@@ -27,7 +29,19 @@ if TYPE_CHECKING:
     from shared.config import Settings
 
 SQS_MAX_DELAY_S = 900
+SQS_MAX_VISIBILITY_S = 43_200
 log = logging.getLogger("kie_studio.queue.sqs")
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """A task to try again after `seconds` (Telegram's retry_after, a peer's Retry-After)
+    rather than after its queue's whole visibility timeout."""
+
+    seconds: float
+
+    def visibility_timeout(self) -> int:
+        return min(SQS_MAX_VISIBILITY_S, max(0, math.ceil(self.seconds)))
 
 
 class SqsTaskQueue:
@@ -96,16 +110,30 @@ class SqsTaskQueue:
             raise EnqueueFailed(f"SQS unreachable: {error}", retryable=True) from None
         return True
 
+    def postpone(self, target: str, receipt_handle: str, retry: RetryAfter) -> None:
+        """Bring a received message back after `retry` instead of its visibility timeout
+        (the Lambda answer then lists it as failed: SQS keeps it and shows it again)."""
+        url = self._queue_urls.get(target)
+        if url is None:
+            raise UnknownTarget(f"no SQS queue for target {target!r}")
+        self._sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=retry.visibility_timeout()
+        )
+
 
 def handle_sqs_batch(
-    event: Mapping[str, Any], handle: Callable[[dict[str, Any]], bool]
+    event: Mapping[str, Any],
+    handle: Callable[[dict[str, Any]], bool | RetryAfter],
+    *,
+    postpone: Callable[[str, RetryAfter], None] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Run `handle(payload)` for each SQS record of a Lambda event.
 
-    `handle` returns True when the task is done (or can never be done) and False
-    to have it retried; a record whose body is not a JSON object is dropped with
-    an error log (retrying cannot fix it). The answer is Lambda's partial batch
-    response: only the failed records return to the queue.
+    `handle` returns True when the task is done (or can never be done), False to have
+    it retried after the queue's visibility timeout, or RetryAfter to have it retried
+    sooner: `postpone(receipt_handle, retry)` shortens that record's wait. A record whose
+    body is not a JSON object is dropped with an error log (retrying cannot fix it). The
+    answer is Lambda's partial batch response: only the failed records return to the queue.
     """
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
@@ -118,11 +146,22 @@ def handle_sqs_batch(
             log.error("dropped an SQS message that is not a JSON object", extra={"id": message_id})
             continue
         try:
-            done = handle(payload)
+            outcome = handle(payload)
         except Exception:
             # Any failure of one task must not fail its batch-mates: retry only this record.
             log.exception("task failed", extra={"sqs_message_id": message_id})
-            done = False
-        if not done:
-            failures.append({"itemIdentifier": message_id})
+            outcome = False
+        if outcome is True:
+            continue
+        if isinstance(outcome, RetryAfter) and postpone is not None:
+            try:
+                postpone(str(record.get("receiptHandle", "")), outcome)
+            except Exception:
+                # The record still comes back, only after the whole visibility timeout.
+                log.warning(
+                    "could not shorten a retried message's wait",
+                    exc_info=True,
+                    extra={"sqs_message_id": message_id},
+                )
+        failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}

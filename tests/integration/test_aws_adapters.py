@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -155,9 +156,12 @@ def queues() -> Iterator[tuple[Any, dict[str, str]]]:
         yield sqs, urls
 
 
-def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
+def receive(sqs: Any, url: str, visibility_s: int = 30) -> list[dict[str, Any]]:
     messages = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        VisibilityTimeout=visibility_s,
     ).get("Messages", [])
     return [
         {
@@ -297,7 +301,8 @@ def test_the_lambda_deliver_handler_retries_only_the_failing_record(
     sqs_mode: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQS → functions.aws_sqs.deliver_result: a duplicate message delivers once (the
-    delivery is idempotent), Telegram's flood control sends back only its own record."""
+    delivery is idempotent), Telegram's flood control sends back only its own record, and
+    after Telegram's retry_after, not after the queue's visibility timeout (720 s)."""
     from functions import aws_sqs, deliver_result
     from shared.jobs.service import RetryLater
 
@@ -310,7 +315,7 @@ def test_the_lambda_deliver_handler_retries_only_the_failing_record(
     queue.enqueue("deliver_result", {"job_id": done_id}, name=f"deliver-{done_id}")
     queue.enqueue("deliver_result", {"job_id": done_id}, name=f"deliver-{done_id}")
     queue.enqueue("deliver_result", {"job_id": busy_id}, name=f"deliver-{busy_id}")
-    records = receive(sqs, url)
+    records = receive(sqs, url, visibility_s=720)
     assert len(records) == 3
     delivered: list[str] = []
 
@@ -324,10 +329,21 @@ def test_the_lambda_deliver_handler_retries_only_the_failing_record(
 
     monkeypatch.setattr(deliver_result, "deliver", deliver)
     monkeypatch.setattr(aws_sqs, "observe", lambda trace: None)
+    monkeypatch.setattr(aws_sqs, "get_task_queue", lambda: queue)
     answer = aws_sqs.deliver_result({"Records": records}, None)
     busy = [r["messageId"] for r in records if json.loads(r["body"])["job_id"] == busy_id]
     assert answer == {"batchItemFailures": [{"itemIdentifier": busy[0]}]}
     assert delivered == [done_id]
+    # Lambda deletes the delivered records; the busy one comes back after about 3 s.
+    for record in records:
+        if record["messageId"] not in busy:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+    deadline = time.monotonic() + 15
+    again: list[dict[str, Any]] = []
+    while not again and time.monotonic() < deadline:
+        again = receive(sqs, url)
+        time.sleep(0.5)
+    assert [json.loads(r["body"])["job_id"] for r in again] == [busy_id]
 
 
 def test_send_again_uses_the_archive_after_kies_link_expired(
