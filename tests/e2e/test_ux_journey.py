@@ -304,3 +304,18 @@ def test_a_stale_press_that_no_handler_takes_is_still_answered(stack: Stack) -> 
     answer = stack.telegram.press(user_id, summary["message_id"], "✎ Изменить: описание")
     assert answer["answered"] is True
     assert answer["answer"]["text"] == "Эта кнопка устарела. Откройте меню заново: /menu"
+
+
+def test_help_lists_every_command_of_the_command_menu(stack: Stack) -> None:
+    from shared.bot.commands import COMMANDS
+
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    stack.telegram.send_text(user_id, "/help")
+    answer = wait_for(stack, user_id, lambda m: "Команды:" in (m.get("text") or ""))
+    listed = [
+        line.split(" — ")[0] for line in answer["text"].split("Команды:\n", 1)[1].splitlines()
+    ]
+    assert listed == [f"/{name}" for name in COMMANDS]
+    press(stack, user_id, answer, "‹ В меню")
+    wait_for(stack, user_id, lambda m: any(b.startswith("✨") for b in buttons(m)))

@@ -93,10 +93,20 @@ async def on_balance_command(message: Message, db: Database, i18n: I18n, locale:
     await message.answer(text, reply_markup=balance_keyboard(i18n, locale))
 
 
-async def on_help_command(message: Message, i18n: I18n, locale: Locale) -> None:
-    await message.answer(
-        i18n.get("menu.help_text", locale), reply_markup=back_to_menu(i18n, locale)
+def help_text(i18n: I18n, locale: Locale) -> str:
+    """How it works, then every command with what it does (the same list as the "/" menu)."""
+    from shared.bot.commands import command_list
+
+    lines = [f"/{name} — {what}" for name, what in command_list(i18n, locale)]
+    return (
+        "\n\n".join((i18n.get("menu.help_text", locale), i18n.get("menu.help_commands", locale)))
+        + "\n"
+        + "\n".join(lines)
     )
+
+
+async def on_help_command(message: Message, i18n: I18n, locale: Locale) -> None:
+    await message.answer(help_text(i18n, locale), reply_markup=back_to_menu(i18n, locale))
 
 
 async def on_menu(
@@ -116,7 +126,7 @@ async def on_menu(
             balance_keyboard(i18n, locale),
         )
     elif callback_data.screen == "help":
-        await show(query, i18n.get("menu.help_text", locale), back_to_menu(i18n, locale))
+        await show(query, help_text(i18n, locale), back_to_menu(i18n, locale))
     else:
         text, markup = main_menu(i18n, locale)
         await show(query, text, markup)
