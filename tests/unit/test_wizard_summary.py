@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.bot.i18n import I18n
+from shared.bot.i18n import LOCALES, I18n, MissingText
 from shared.bot.routers.wizard import SHOWN_MAX, summary_lines
 from shared.registry import enabled_models
 
@@ -35,3 +35,25 @@ def test_long_text_is_cut_with_an_ellipsis_and_yes_no_in_words() -> None:
     prompt = lines[0].split(": ", 1)[1]
     assert len(prompt) == SHOWN_MAX and prompt.endswith("…")
     assert lines[1].endswith(": Да")
+
+
+def test_every_field_of_every_model_has_a_name_in_both_languages() -> None:
+    """Questions ("Выберите {field}") and the summary name fields in the user's language,
+    never by the schema's own (English, camelCase) name; a registry sync that brings a new
+    field fails here until the field has its words."""
+    i18n = I18n.load()
+    unnamed: set[tuple[str, str]] = set()
+    for entry in enabled_models():
+        for name in entry.inputs:
+            for locale in LOCALES:
+                try:
+                    i18n.get(f"field.{name}", locale)
+                except MissingText:
+                    unnamed.add((locale, name))
+    assert sorted(unnamed) == []
+
+
+def test_a_default_shows_under_its_russian_name_on_the_summary() -> None:
+    entry = next(e for e in enabled_models() if "nsfw_checker" in e.inputs)
+    [line] = summary_lines(entry, {"nsfw_checker": True}, I18n.load(), "ru")
+    assert line == "• фильтр откровенного контента: Да"
