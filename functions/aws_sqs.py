@@ -53,7 +53,7 @@ def _submit(payload: dict[str, Any]) -> bool | RetryAfter:
 
 
 def _deliver(payload: dict[str, Any]) -> bool | RetryAfter:
-    from functions.deliver_result import deliver
+    from functions.deliver_result import again_request, deliver
     from shared.bot.thread_loop import run_on_thread_loop
 
     job_id = _job_id(payload)
@@ -62,7 +62,7 @@ def _deliver(payload: dict[str, Any]) -> bool | RetryAfter:
     try:
         again, progress = bool(payload.get("again")), bool(payload.get("progress"))
         # The thread's kept loop: deliver() uses the thread's Bot API session, bound to it.
-        run_on_thread_loop(deliver(job_id, again, progress))
+        run_on_thread_loop(deliver(job_id, again, progress, again_request(payload)))
     except JobNotFound:
         return True
     except RetryLater as error:

@@ -49,7 +49,9 @@ def delivery() -> DeliveryService:
     )
 
 
-async def deliver(job_id: str, again: bool, progress: bool = False) -> str:
+async def deliver(
+    job_id: str, again: bool, progress: bool = False, request: str | None = None
+) -> str:
     from aiogram import Bot
     from aiogram.client.telegram import TelegramAPIServer
 
@@ -63,7 +65,13 @@ async def deliver(job_id: str, again: bool, progress: bool = False) -> str:
     bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
     if progress:
         return await delivery().progress(bot, job_id)
-    return await delivery().deliver(bot, job_id, again=again)
+    return await delivery().deliver(bot, job_id, again=again, request=request)
+
+
+def again_request(payload: object) -> str | None:
+    """The "send again" press a task carries (shared/bot/routers/history.py names it)."""
+    request = payload.get("request") if isinstance(payload, dict) else None
+    return request if isinstance(request, str) and 0 < len(request) <= 200 else None
 
 
 @functions_framework.http
@@ -79,7 +87,7 @@ def deliver_result(request: Request) -> Response:
     again = bool(isinstance(payload, dict) and payload.get("again"))
     progress = bool(isinstance(payload, dict) and payload.get("progress"))
     try:
-        outcome = run_on_thread_loop(deliver(job_id, again, progress))
+        outcome = run_on_thread_loop(deliver(job_id, again, progress, again_request(payload)))
     except JobNotFound:
         return {"status": "ignored", "reason": "unknown job"}, 200
     except RetryLater as later:

@@ -82,16 +82,24 @@ class DeliveryService:
         self._store = store
         self._result_max_bytes = result_max_bytes
 
-    async def deliver(self, bot: Bot, job_id: str, *, again: bool = False) -> str:
+    async def deliver(
+        self, bot: Bot, job_id: str, *, again: bool = False, request: str | None = None
+    ) -> str:
         """What happened: delivered, notified, blocked, undeliverable, skipped. One
-        delivery of a job at a time (a lease): a second gets InProgress."""
+        delivery of a job at a time (a lease): a second gets InProgress. `request` names
+        a "send again" press: its results are sent once, however often the task comes."""
         job = self._jobs.claim_for_delivery(job_id, self._lease_s)
         if job is None:
             if self._jobs.get(job_id) is None:
                 raise JobNotFound(job_id)
             raise InProgress("another delivery is sending this job", 30.0)
         try:
-            return await self._deliver_leased(bot, job, again=again)
+            if again and request is not None and self._jobs.redelivered(request):
+                return "skipped"  # this press's results already reached the chat
+            outcome = await self._deliver_leased(bot, job, again=again)
+            if again and request is not None and outcome == "delivered":
+                self._jobs.record_redelivery(request, job.id)
+            return outcome
         finally:
             self._jobs.release_delivery_lease(job.id)
 

@@ -214,6 +214,20 @@ class JobRepository:
             s=seconds,
         )
 
+    def redelivered(self, request: str) -> bool:
+        """Whether the "send again" press `request` already had its results sent."""
+        return bool(
+            self._db.run("SELECT 1 FROM redeliveries WHERE request = :request", request=request)
+        )
+
+    def record_redelivery(self, request: str, job_id: str) -> None:
+        self._db.run(
+            "INSERT INTO redeliveries (request, job_id) VALUES (:request, CAST(:id AS uuid)) "
+            "ON CONFLICT (request) DO NOTHING",
+            request=request,
+            id=job_id,
+        )
+
     def delivery_sent(self, job_id: str) -> int:
         """Sends of the result that already reached the chat (a retry resumes after them)."""
         rows = self._db.run(

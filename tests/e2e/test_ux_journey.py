@@ -109,6 +109,17 @@ def test_result_buttons_send_again_without_a_charge_and_repeat_makes_one_job(
     assert balance(stack, user_id) == money
     assert [j[1] for j in jobs_of(stack, user_id)] == ["delivered"]
 
+    # The same press's task brought once more, as an SQS queue may (no name, no dedupe by
+    # the queue): the press is remembered, so nothing more is sent.
+    [(job_id, request)] = stack.db.run(
+        "SELECT r.job_id::text, r.request FROM redeliveries r JOIN jobs j ON j.id = r.job_id "
+        "JOIN users u ON u.id = j.user_id WHERE u.telegram_id = :t",
+        t=user_id,
+    )
+    stack.queue.enqueue("deliver_result", {"job_id": job_id, "again": True, "request": request})
+    assert stack.queue.wait_idle(timeout=30)
+    assert len(results(stack, user_id)) == 2
+
     # "Repeat": the confirm screen with the same inputs; a double tap on run is one job.
     press(stack, user_id, again, "🔁 Повторить")
     confirm = wait_for(stack, user_id, lambda m: "▶ Запустить" in " ".join(buttons(m)))

@@ -319,7 +319,9 @@ def test_the_lambda_deliver_handler_retries_only_the_failing_record(
     assert len(records) == 3
     delivered: list[str] = []
 
-    async def deliver(job_id: str, again: bool, progress: bool = False) -> str:
+    async def deliver(
+        job_id: str, again: bool, progress: bool = False, request: str | None = None
+    ) -> str:
         if job_id == busy_id:
             raise RetryLater("Telegram flood control", 3.0)
         if job_id in delivered:

@@ -228,8 +228,10 @@ async def send_again(
     def enqueue() -> None:
         from shared.bootstrap import get_task_queue
         from shared.jobs.service import DELIVER_TARGET
+        from shared.queue.port import JsonValue
 
-        get_task_queue().enqueue(DELIVER_TARGET, {"job_id": job.id, "again": True}, name=name)
+        payload: dict[str, JsonValue] = {"job_id": job.id, "again": True, "request": name}
+        get_task_queue().enqueue(DELIVER_TARGET, payload, name=name)
 
     await run_blocking(enqueue)
     await query.answer(i18n.get("history.again_queued", locale))
