@@ -22,6 +22,12 @@ class AdminCb(CallbackData, prefix="v1a"):
     value: str = ""
 
 
+class SupportCb(CallbackData, prefix="v1r"):
+    """ "Reply" under a payment question the admins got: the asker's chat."""
+
+    user: int
+
+
 def _or_dash(value: object) -> str:
     return "—" if value in (None, "") else str(value)
 

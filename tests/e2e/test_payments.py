@@ -532,3 +532,29 @@ def test_a_payment_question_after_paysupport_reaches_the_admins(pay_stack: PaySt
     # Only the one message: the next one is an ordinary message again.
     stack.telegram.send_text(user_id, "спасибо")
     assert not text_of(last(stack, pay_stack.admin_id)).endswith("спасибо")
+
+    # The admin answers with "Reply": their next message reaches the user, once.
+    admin = pay_stack.admin_id
+    card = next(m for m in reversed(bot_messages(stack, admin)) if question in text_of(m))
+    press(stack, admin, card, "↩️ Ответить")
+    assert text_of(last(stack, admin)).startswith(f"Напишите ответ пользователю {user_id}")
+    answer = "Нашли платёж, зачислили 1000 ₽"
+    stack.telegram.send_text(admin, answer)
+    assert text_of(last(stack, admin)) == f"✅ Ответ отправлен пользователю {user_id}."
+    assert text_of(last(stack, user_id)) == f"✉️ Ответ поддержки по оплате:\n\n{answer}"
+    stack.telegram.send_text(admin, "это уже не ответ")
+    assert "это уже не ответ" not in text_of(last(stack, user_id))
+
+
+def test_a_payment_question_with_a_photo_keeps_its_caption(pay_stack: PayStack) -> None:
+    stack = pay_stack.stack
+    user_id = new_user(stack)
+    stack.telegram.send_text(user_id, "/paysupport")
+    caption = "Вот скриншот оплаты, деньги не пришли"
+    screenshot = receipt_for("KS-0000AA", seed=7, layout="sber").image
+    stack.telegram.send_file(
+        user_id, screenshot, mime_type="image/jpeg", kind="photo", caption=caption
+    )
+    assert text_of(last(stack, user_id)).startswith("Передали администраторам")
+    card = last(stack, pay_stack.admin_id)
+    assert card["media"]["kind"] == "photo" and caption in text_of(card)

@@ -16,7 +16,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from shared.adapters.db import Database
-from shared.bot.admin_view import REJECT_REASONS, AdminCb, card_keyboard, reasons_keyboard
+from shared.bot.admin_view import (
+    REJECT_REASONS,
+    AdminCb,
+    SupportCb,
+    card_keyboard,
+    reasons_keyboard,
+)
 from shared.bot.i18n import I18n, Locale
 from shared.bot.routers.payments import notify, notify_referrer, parse_rubles
 from shared.bot.thread_loop import run_blocking
@@ -33,6 +39,7 @@ log = logging.getLogger("kie_studio.admin")
 
 class AdminInput(StatesGroup):
     amount = State()
+    reply = State()  # the next message goes to the user who asked (/paysupport)
 
 
 def is_admin(telegram_id: int | None) -> bool:
@@ -284,10 +291,64 @@ def _admin_error(error: PaymentError, i18n: I18n, locale: Locale) -> str:
     return i18n.get(f"admin.error.{error.key}", locale)
 
 
+async def on_support_reply_button(
+    query: CallbackQuery, callback_data: SupportCb, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    if not is_admin(query.from_user.id):
+        await query.answer(i18n.get("admin.not_allowed", locale), show_alert=True)
+        return
+    await state.set_state(AdminInput.reply)
+    await state.set_data({"reply_to": callback_data.user})
+    await query.answer()
+    if query.message is not None:
+        await query.bot.send_message(  # type: ignore[union-attr]
+            query.message.chat.id, i18n.get("admin.reply_prompt", locale, user=callback_data.user)
+        )
+
+
+async def on_support_reply(
+    message: Message, bot: Bot, db: Database, state: FSMContext, i18n: I18n, locale: Locale
+) -> None:
+    """The admin's answer to a payment question, sent to the asker in their language: text,
+    or a photo or document with its caption."""
+    from aiogram.exceptions import TelegramAPIError
+
+    from shared.bot.limits import stored_language
+
+    data = await state.get_data()
+    await state.clear()
+    user = data.get("reply_to")
+    if not is_admin(message.from_user.id if message.from_user else None) or not isinstance(
+        user, int
+    ):
+        return
+    language = await run_blocking(stored_language, db, user)
+    header = i18n.get("payments.support_reply", "en" if language == "en" else "ru")
+    try:
+        if message.photo:
+            caption = f"{header}\n\n{message.caption or ''}".strip()
+            await bot.send_photo(user, message.photo[-1].file_id, caption=caption[:1024])
+        elif message.document:
+            caption = f"{header}\n\n{message.caption or ''}".strip()
+            await bot.send_document(user, message.document.file_id, caption=caption[:1024])
+        elif message.text:
+            await bot.send_message(user, f"{header}\n\n{message.text}"[:4096])
+        else:
+            await message.answer(i18n.get("admin.reply_unsupported", locale))
+            return
+    except TelegramAPIError as error:
+        log.warning("support reply to %s not delivered: %s", user, error)
+        await message.answer(i18n.get("admin.reply_failed", locale, user=user))
+        return
+    await message.answer(i18n.get("admin.reply_sent", locale, user=user))
+
+
 def admin_router() -> Router:
     router = Router(name="admin")
     router.callback_query.register(on_admin_button, AdminCb.filter())
     router.message.register(on_refund, Command("refund"))
     router.message.register(on_new_promo, Command("newpromo"))
     router.message.register(on_admin_amount, AdminInput.amount, F.text)
+    router.callback_query.register(on_support_reply_button, SupportCb.filter())
+    router.message.register(on_support_reply, AdminInput.reply)
     return router

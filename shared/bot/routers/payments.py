@@ -514,16 +514,27 @@ async def on_support_message(
         if part
     )
     header = i18n.get("payments.support_header", "ru", user=who)
+    # The admins answer with "reply": the bot sends their next message to this chat.
+    from shared.bot.admin_view import SupportCb
+
+    kb = Keyboard()
+    kb.button(text=i18n.get("admin.reply", "ru"), callback_data=SupportCb(user=message.chat.id))
+    reply = kb.as_markup()
+    caption = f"{header}\n\n{message.caption}" if message.caption else header
     reached = 0
     for admin in get_settings().admin_telegram_ids:
         try:
             if message.photo:
-                await bot.send_photo(admin, message.photo[-1].file_id, caption=header[:1024])
+                await bot.send_photo(
+                    admin, message.photo[-1].file_id, caption=caption[:1024], reply_markup=reply
+                )
             elif message.document:
-                await bot.send_document(admin, message.document.file_id, caption=header[:1024])
+                await bot.send_document(
+                    admin, message.document.file_id, caption=caption[:1024], reply_markup=reply
+                )
             else:
                 body = message.text or message.caption or "—"
-                await bot.send_message(admin, f"{header}\n\n{body}"[:4096])
+                await bot.send_message(admin, f"{header}\n\n{body}"[:4096], reply_markup=reply)
             reached += 1
         except TelegramAPIError as error:  # an admin who blocked the bot: the others still
             log.warning("support message not delivered to admin %s: %s", admin, error)
