@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.bot.i18n import LOCALES, I18n, MissingText
-from shared.bot.routers.wizard import SHOWN_MAX, summary_lines
+from shared.bot.routers.wizard import SHOWN_MAX, quoted_price, summary_lines
 from shared.registry import enabled_models
 
 
@@ -57,3 +57,12 @@ def test_a_default_shows_under_its_russian_name_on_the_summary() -> None:
     entry = next(e for e in enabled_models() if "nsfw_checker" in e.inputs)
     [line] = summary_lines(entry, {"nsfw_checker": True}, I18n.load(), "ru")
     assert line == "• фильтр откровенного контента: Да"
+
+
+def test_a_per_token_quote_reads_up_to_and_a_flat_one_does_not() -> None:
+    i18n = I18n.load()
+    claude = next(e for e in enabled_models() if "messages" in e.inputs)
+    flat = next(e for e in enabled_models() if e.price is not None and e.price.unit == "per_run")
+    assert quoted_price(claude, 1234, i18n, "ru") == "до 12,34 ₽"
+    assert quoted_price(claude, 1234, i18n, "en").startswith("up to ")
+    assert quoted_price(flat, 1234, i18n, "ru") == "12,34 ₽"

@@ -110,6 +110,17 @@ def summary_lines(
     ]
 
 
+def quoted_price(entry: ModelEntry, kopecks: int, i18n: I18n, locale: Locale) -> str:
+    """The quote as the confirm screen says it. A per-token price is held at its most (the
+    longest answer allowed) and charged by the tokens used, so it reads "up to"."""
+    price = format_rubles(kopecks)
+    return i18n.get("wizard.price_up_to", locale, price=price) if by_usage(entry) else price
+
+
+def by_usage(entry: ModelEntry) -> bool:
+    return entry.price is not None and entry.price.unit == "per_million_tokens"
+
+
 def _choices(spec: FieldSpec) -> list[str]:
     if spec.enum:
         return [str(option) for option in spec.enum]
@@ -227,19 +238,21 @@ async def summary(
         await message.answer(str(text))
         return
     lines = summary_lines(entry, values, i18n, locale)
+    shown_price = quoted_price(entry, price, i18n, locale)
     text = i18n.get(
         "wizard.summary",
         locale,
         title=entry.title.ru if locale == "ru" else entry.title.en,
         fields="\n".join(lines) or "—",
-        price=format_rubles(price),
+        price=shown_price,
         eta=eta_text(entry.eta_s, locale),
     )
+    run = i18n.get("wizard.run", locale, price=format_rubles(price))
+    if by_usage(entry):
+        text += "\n" + i18n.get("wizard.price_by_usage", locale)
+        run = i18n.get("wizard.run_up_to", locale, price=format_rubles(price))
     kb = Keyboard()
-    kb.button(
-        text=i18n.get("wizard.run", locale, price=format_rubles(price)),
-        callback_data=WizardCb(action="run"),
-    )
+    kb.button(text=run, callback_data=WizardCb(action="run"))
     for index, name in enumerate(editable(entry, values)):
         kb.button(
             text=i18n.get("wizard.edit_field", locale, field=_label(name, i18n, locale)),
