@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.queue.backoff import backoff_s
 from shared.queue.port import (
     EnqueueFailed,
     InvalidDelay,
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 
 SQS_MAX_DELAY_S = 900
 SQS_MAX_VISIBILITY_S = 43_200
+# A shortened wait is never shorter than this schedule by the record's receive count: 10 s,
+# doubling to 15 min. The queues' maxReceiveCount (20-30) was sized for retries at their
+# visibility timeout; without a floor a string of short waits (Retry-After: 0, a held lease)
+# would send a record to the dead-letter queue within minutes instead of hours.
+RETRY_FLOOR_MIN_S = 10.0
+RETRY_FLOOR_MAX_S = 900.0
 log = logging.getLogger("kie_studio.queue.sqs")
 
 
@@ -41,7 +48,17 @@ class RetryAfter:
     seconds: float
 
     def visibility_timeout(self) -> int:
-        return min(SQS_MAX_VISIBILITY_S, max(0, math.ceil(self.seconds)))
+        return min(SQS_MAX_VISIBILITY_S, max(1, math.ceil(self.seconds)))
+
+    def after_receives(self, receives: int) -> RetryAfter:
+        """This wait, or longer when the record has been received many times already."""
+        floor = backoff_s(
+            max(1, receives),
+            min_s=RETRY_FLOOR_MIN_S,
+            max_s=RETRY_FLOOR_MAX_S,
+            max_doublings=16,
+        )
+        return RetryAfter(max(self.seconds, floor))
 
 
 class SqsTaskQueue:
@@ -131,7 +148,8 @@ def handle_sqs_batch(
 
     `handle` returns True when the task is done (or can never be done), False to have
     it retried after the queue's visibility timeout, or RetryAfter to have it retried
-    sooner: `postpone(receipt_handle, retry)` shortens that record's wait. A record whose
+    sooner: `postpone(receipt_handle, retry)` shortens that record's wait, never below a
+    schedule that grows with the record's receive count (RETRY_FLOOR_*). A record whose
     body is not a JSON object is dropped with an error log (retrying cannot fix it). The
     answer is Lambda's partial batch response: only the failed records return to the queue.
     """
@@ -155,7 +173,8 @@ def handle_sqs_batch(
             continue
         if isinstance(outcome, RetryAfter) and postpone is not None:
             try:
-                postpone(str(record.get("receiptHandle", "")), outcome)
+                retry = outcome.after_receives(_receive_count(record))
+                postpone(str(record.get("receiptHandle", "")), retry)
             except Exception:
                 # The record still comes back, only after the whole visibility timeout.
                 log.warning(
@@ -165,3 +184,13 @@ def handle_sqs_batch(
                 )
         failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    """How many times SQS has handed this record out, this time included (1 when unknown)."""
+    attributes = record.get("attributes")
+    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    try:
+        return max(1, int(str(raw)))
+    except ValueError:
+        return 1

@@ -20,8 +20,9 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from shared.adapters.embedded_pg import free_port
+from shared.queue import sqs as sqs_module
 from shared.queue.port import InvalidDelay, UnknownTarget
-from shared.queue.sqs import SqsTaskQueue, handle_sqs_batch
+from shared.queue.sqs import RetryAfter, SqsTaskQueue, handle_sqs_batch
 from shared.storage.archive import ResultTooLarge, archive_results
 from shared.storage.s3 import S3ObjectStore
 from tests.bootstrap_caches import clear_bootstrap_caches
@@ -332,6 +333,7 @@ def test_the_lambda_deliver_handler_retries_only_the_failing_record(
     monkeypatch.setattr(deliver_result, "deliver", deliver)
     monkeypatch.setattr(aws_sqs, "observe", lambda trace: None)
     monkeypatch.setattr(aws_sqs, "get_task_queue", lambda: queue)
+    monkeypatch.setattr(sqs_module, "RETRY_FLOOR_MIN_S", 1.0)  # the first retry's floor
     answer = aws_sqs.deliver_result({"Records": records}, None)
     busy = [r["messageId"] for r in records if json.loads(r["body"])["job_id"] == busy_id]
     assert answer == {"batchItemFailures": [{"itemIdentifier": busy[0]}]}
@@ -385,3 +387,15 @@ def test_send_again_uses_the_archive_after_kies_link_expired(
         assert (size, kind) == (len(PNG), "image/png")
         assert httpx.get(link).content == PNG
     assert sum("SET archived" in sql for sql in writes) == 2  # the copy is recorded on the job
+
+
+def test_a_shortened_sqs_wait_grows_with_the_receive_count() -> None:
+    """A named wait is kept while it is longer than the floor, which doubles with each
+    receive: a string of zero waits cannot spend a queue's maxReceiveCount in minutes."""
+    assert RetryAfter(0).after_receives(1).seconds == 10
+    assert RetryAfter(30).after_receives(1).seconds == 30
+    assert RetryAfter(30).after_receives(4).seconds == 80
+    assert RetryAfter(0).after_receives(20).seconds == 900
+    assert RetryAfter(0.2).visibility_timeout() == 1
+    waits = [RetryAfter(0).after_receives(n).seconds for n in range(1, 21)]
+    assert sum(waits) > 3 * 3600  # 20 receives, as deliver's queue allows, span hours
