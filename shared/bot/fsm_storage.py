@@ -1,9 +1,9 @@
 """aiogram FSM storage in Postgres (`ui_state`): state and data in one row, with a TTL.
 
 aiogram's storage API is async and our pool is synchronous pg8000, so every call
-goes through `run_blocking` (shared/bot/thread_loop.py): in place on the webhook's
-one-update-at-a-time loop, in a worker thread where a loop serves many updates (long
-polling). The pool (thread-safe, one connection per borrower) is used as everywhere else.
+goes through `run_blocking` (shared/bot/thread_loop.py): in place on a thread's own
+one-update-at-a-time loop (the webhook, long polling), in a worker thread on any other
+loop. The pool (thread-safe, one connection per borrower) is used as everywhere else.
 
 Every write refreshes the expiry to now + ttl. A row past its expiry reads as
 empty, is overwritten from empty by the next write, and expired rows of other

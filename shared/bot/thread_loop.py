@@ -120,8 +120,8 @@ async def run_blocking(function: Callable[P, T], /, *args: P.args, **kwargs: P.k
     On a thread's own loop (run_on_thread_loop) one invocation runs at a time and nothing
     else waits for the loop, so the call runs in place: the hop to a worker thread and
     back (two thread switches and a wake-up of the loop) cost the webhook a fifth of its
-    throughput (docs/BOT.md). Anywhere else, such as long polling, where one loop serves
-    many updates at once, the call goes to a worker thread so that the others go on.
+    throughput (docs/BOT.md). On any other running loop, which may have other tasks to
+    run meanwhile, the call goes to a worker thread.
     """
     kept: _Kept | None = getattr(_per_thread, "kept", None)
     if kept is not None and kept.used and kept.runner.get_loop() is asyncio.get_running_loop():

@@ -83,7 +83,7 @@ def test_a_marketer_makes_a_video_in_the_browser(
         while not run.count():  # choices the model needs answered: take the first one
             assert time.monotonic() < deadline, "the wizard never showed its summary"
             last = page.locator(".msg.from-bot").last
-            if last.inner_text().startswith("Выберите"):
+            if last.inner_text().startswith(("Выберите", "Включить")):
                 last.locator(".kb button").first.click()
             page.wait_for_timeout(300)
         price_text = run.last.inner_text()

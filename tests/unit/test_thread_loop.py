@@ -49,6 +49,6 @@ def test_a_blocking_call_runs_in_place_on_the_thread_loop() -> None:
 
 
 def test_a_blocking_call_leaves_a_shared_loop_free() -> None:
-    # A loop that serves many updates at once (long polling) must not stall on one call.
+    # Any other running loop may have other tasks to run meanwhile: it must not stall.
     run_on_thread_loop(asyncio.sleep(0))  # this thread keeps a loop, but another one runs
     assert asyncio.run(thread_of_blocking_call()) != threading.get_ident()

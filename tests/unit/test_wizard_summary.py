@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.bot.i18n import LOCALES, I18n, MissingText
-from shared.bot.routers.wizard import SHOWN_MAX, quoted_price, summary_lines
+from shared.bot.routers.wizard import SHOWN_MAX, _files_max, _label, quoted_price, summary_lines
 from shared.registry import enabled_models
 
 
@@ -38,9 +38,9 @@ def test_long_text_is_cut_with_an_ellipsis_and_yes_no_in_words() -> None:
 
 
 def test_every_field_of_every_model_has_a_name_in_both_languages() -> None:
-    """Questions ("Выберите {field}") and the summary name fields in the user's language,
-    never by the schema's own (English, camelCase) name; a registry sync that brings a new
-    field fails here until the field has its words."""
+    """Questions ("Выберите {field}:", "Включить {field}?") and the summary name fields in
+    the user's language, never by the schema's own (English, camelCase) name; a registry
+    sync that brings a new field fails here until the field has its words."""
     i18n = I18n.load()
     unnamed: set[tuple[str, str]] = set()
     for entry in enabled_models():
@@ -66,3 +66,24 @@ def test_a_per_token_quote_reads_up_to_and_a_flat_one_does_not() -> None:
     assert quoted_price(claude, 1234, i18n, "ru") == "до 12,34 ₽"
     assert quoted_price(claude, 1234, i18n, "en").startswith("up to ")
     assert quoted_price(flat, 1234, i18n, "ru") == "12,34 ₽"
+
+
+def test_field_names_fit_the_questions_they_go_into() -> None:
+    """English names go after "the" (so no article of their own), a list of files has a
+    plural name in Russian, and no name carries a unit after a comma ("…, s")."""
+    i18n = I18n.load()
+    for entry in enabled_models():
+        for name, spec in entry.inputs.items():
+            en = i18n.get(f"field.{name}", "en")
+            ru = i18n.get(f"field.{name}", "ru")
+            assert not en.lower().startswith(("a ", "an ", "the ")), (name, en)
+            assert "," not in en and "," not in ru, (name, en, ru)
+            if spec.type == "file_list" and _files_max(spec) > 1:
+                many = _label(name, i18n, "ru", many=True)
+                # Not a singular adjective or noun first ("референсное изображение").
+                assert not many.split()[0].endswith(("ое", "ие", "ый", "ий", "ая")), (name, many)
+
+
+def test_a_switch_is_asked_as_a_question() -> None:
+    i18n = I18n.load()
+    assert i18n.get("wizard.ask_bool", "ru", field="водяной знак") == "Включить водяной знак?"

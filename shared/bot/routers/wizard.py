@@ -71,13 +71,17 @@ def editable(entry: ModelEntry, values: dict[str, Any]) -> list[str]:
     return [name for name in names if not entry.inputs[name].is_file or name in asked][:6]
 
 
-def _label(name: str, i18n: I18n | None = None, locale: Locale = "ru") -> str:
-    """The field as a marketer would call it; the schema's own name when we have no word."""
+def _label(
+    name: str, i18n: I18n | None = None, locale: Locale = "ru", *, many: bool = False
+) -> str:
+    """The field as a marketer would call it; the schema's own name when we have no word.
+    `many`: asked for several files, where a field named in the singular has a plural."""
     if i18n is not None:
-        try:
-            return i18n.get(f"field.{name}", locale)
-        except KeyError:
-            pass
+        for key in (f"field.{name}.many", f"field.{name}") if many else (f"field.{name}",):
+            try:
+                return i18n.get(key, locale)
+            except KeyError:
+                pass
     return name.replace("_", " ")
 
 
@@ -151,11 +155,14 @@ async def ask(
         kinds = ", ".join(sorted({a.split("/")[0] for a in spec.accept or ("image/png",)}))
         field = _label(name, i18n, locale)
         if spec.type == "file_list" and _files_max(spec) > 1:
+            field = _label(name, i18n, locale, many=True)
             text = i18n.get(
                 "wizard.ask_files", locale, field=field, kinds=kinds, max=_files_max(spec)
             )
         else:
             text = i18n.get("wizard.ask_file", locale, field=field, kinds=kinds)
+    elif spec.type == "boolean":  # a switch: "turn on …?", never "choose …"
+        text = i18n.get("wizard.ask_bool", locale, field=_label(name, i18n, locale))
     elif _choices(spec):
         text = i18n.get("wizard.ask_choice", locale, field=_label(name, i18n, locale))
     else:
