@@ -507,6 +507,16 @@ class JobService:
                 n=batch * 20,
             ),
         )
+        # A "send again" task can come back as long as its queue keeps it (SQS: 4 days).
+        self._step(
+            report,
+            "redeliveries",
+            lambda: self._db.run(
+                "DELETE FROM redeliveries WHERE ctid IN (SELECT ctid FROM "
+                "redeliveries WHERE sent_at < now() - interval '5 days' LIMIT :n)",
+                n=batch * 20,
+            ),
+        )
         balance, held, wallets = self._db.run(
             "SELECT coalesce(sum(balance), 0), coalesce(sum(held), 0), count(*) FROM wallets"
         )[0]

@@ -493,6 +493,26 @@ def test_the_sweeper_forgets_update_ids_older_than_a_week(stack: Stack) -> None:
     assert kept == [[recent]]
 
 
+def test_the_sweeper_forgets_send_again_presses_older_than_the_queues_keep_tasks(
+    stack: Stack,
+) -> None:
+    job, _ = start(stack, FAMILIES["market"])
+    old, recent = new_ref("again-old"), new_ref("again-recent")
+    stack.db.run(
+        "INSERT INTO redeliveries (request, job_id, sent_at) VALUES "
+        "(:old, CAST(:job AS uuid), now() - interval '6 days'), "
+        "(:recent, CAST(:job AS uuid), now() - interval '4 days')",
+        old=old,
+        recent=recent,
+        job=job.id,
+    )
+    stack.sweep()
+    kept = stack.db.run(
+        "SELECT request FROM redeliveries WHERE request IN (:old, :recent)", old=old, recent=recent
+    )
+    assert kept == [[recent]]
+
+
 def make_late(stack: Stack, job_id: str, **columns: str) -> None:
     """Time passes: the job's next poll (and any other column given as SQL) is behind us."""
     sets = ", ".join(
