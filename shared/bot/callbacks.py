@@ -44,7 +44,7 @@ class TopUpCb(CallbackData, prefix="v1p"):
 class HistoryCb(CallbackData, prefix="v2h"):
     """History: a page of jobs, one job's card, and what a card offers."""
 
-    action: str  # list | job | again | repeat | edit
+    action: str  # list | job | again | repeat | edit | retry (run again after a refusal)
     page: int = 0
     job: str = ""  # the job's uuid as 32 hex digits
 

@@ -268,6 +268,26 @@ def test_not_enough_money_is_said_plainly_and_nothing_is_held(stack: Stack) -> N
     assert holds[0][0] == 1
 
 
+def test_run_again_after_the_run_itself_started_makes_no_second_job(stack: Stack) -> None:
+    """The money came without leaving the dialogue (an admin approved a transfer), the user
+    pressed the confirm screen's own Run, then "Run again" under the refusal: one job."""
+    user_id = new_telegram_id()
+    stack.telegram.send_text(user_id, "/start")
+    account = open_account(stack.db, user_id)
+    open_model(stack, user_id, first_model("visuals", lambda e: questions(e) == ["prompt"]))
+    summary = fill_wizard(stack, user_id)
+    press(stack, user_id, summary, "▶ Запустить")
+    refusal = wait_for(stack, user_id, lambda m: "Не хватает средств" in (m.get("text") or ""))
+    Ledger(stack.db, default_hold_ttl_s=3600).topup(account.wallet_id, FUNDS, f"ra:{user_id}")
+    press(stack, user_id, summary, "▶ Запустить")
+    wait_for(stack, user_id, lambda m: "Списано в резерв" in (m.get("text") or ""))
+    label = next(b for b in buttons(refusal) if b.startswith("▶ Запустить снова"))
+    answer = stack.telegram.press(user_id, refusal["message_id"], label)
+    assert answer["answer"]["text"].startswith("Эта генерация уже запущена")
+    jobs = stack.db.run("SELECT count(*) FROM jobs WHERE user_id = :u", u=account.user_id)
+    assert jobs[0][0] == 1
+
+
 def open_model(stack: Stack, user_id: int, entry: ModelEntry) -> None:
     """From /menu to the model's wizard, paging the category as a user would."""
     stack.telegram.send_text(user_id, "/menu")

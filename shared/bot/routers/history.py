@@ -297,7 +297,7 @@ async def on_history(
         text, markup = await history_screen(db, telegram_id, callback_data.page, i18n, locale)
         await show(query, text, markup)
         return
-    to_repeat = callback_data.action in ("repeat", "edit")
+    to_repeat = callback_data.action in ("repeat", "edit", "retry")
     job = await run_blocking(read_job, db, telegram_id, callback_data.job, to_repeat=to_repeat)
     if job is None:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
@@ -310,6 +310,13 @@ async def on_history(
     elif callback_data.action in ("repeat", "edit"):
         # A new confirm screen below the card: the card stays, so "back" still works.
         await repeat(query, state, job, i18n, locale, edit=False)
+    elif callback_data.action == "retry":
+        # "Run again" under a refusal for want of funds: that run, unless its own confirm
+        # screen has started it since (a top-up that kept the dialogue, then "Run").
+        if job.state != "quoted":
+            await query.answer(i18n.get("history.already_started", locale), show_alert=True)
+        else:
+            await repeat(query, state, job, i18n, locale, edit=False)
     else:
         await query.answer(i18n.get("menu.expired", locale), show_alert=True)
 

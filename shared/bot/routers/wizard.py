@@ -573,7 +573,7 @@ async def on_run(
         kb.button(text=i18n.get("balance.topup", locale), callback_data=TopUpCb(action="below"))
         kb.button(
             text=i18n.get("wizard.run_again", locale),
-            callback_data=HistoryCb(action="repeat", job=job_id.replace("-", "")),
+            callback_data=HistoryCb(action="retry", job=job_id.replace("-", "")),
         )
         kb.adjust(1)
         await message.answer(
