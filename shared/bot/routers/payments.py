@@ -18,6 +18,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from shared.adapters.db import Database
+from shared.bot.admin_view import SupportCb
 from shared.bot.callbacks import MenuCb, TopUpCb
 from shared.bot.i18n import I18n, Locale
 from shared.bot.keyboard import Keyboard
@@ -515,8 +516,6 @@ async def on_support_message(
     )
     header = i18n.get("payments.support_header", "ru", user=who)
     # The admins answer with "reply": the bot sends their next message to this chat.
-    from shared.bot.admin_view import SupportCb
-
     kb = Keyboard()
     kb.button(text=i18n.get("admin.reply", "ru"), callback_data=SupportCb(user=message.chat.id))
     reply = kb.as_markup()
