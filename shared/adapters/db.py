@@ -15,10 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pg8000.converters import timestamp_in, timestamptz_in
 from pg8000.exceptions import DatabaseError, InterfaceError
 from pg8000.native import Connection as Connection  # re-exported: the type callers hold
 
@@ -32,6 +34,25 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 # Prepared statements kept per connection; the hot paths use a handful.
 STATEMENT_CACHE_MAX = 64
 _IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
+TIMESTAMP_OID, TIMESTAMPTZ_OID = 1114, 1184
+
+
+def _iso_parser(fallback: Callable[[str], Any]) -> Callable[[str], Any]:
+    """pg8000 parses timestamps with strptime, about 23 µs a value on a small machine;
+    Postgres' ISO output (DateStyle ISO, its default) parses with fromisoformat in under
+    1 µs. What fromisoformat refuses (infinity, BC dates) goes to pg8000's own parser."""
+
+    def parse(text: str) -> Any:
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return fallback(text)
+
+    return parse
+
+
+_FAST_TIMESTAMP_IN = _iso_parser(timestamp_in)
+_FAST_TIMESTAMPTZ_IN = _iso_parser(timestamptz_in)
 
 
 class PooledConnection(Connection):  # type: ignore[misc]  # pg8000 ships no type hints
@@ -45,6 +66,8 @@ class PooledConnection(Connection):  # type: ignore[misc]  # pg8000 ships no typ
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.statements: OrderedDict[str, Any] = OrderedDict()
+        self.register_in_adapter(TIMESTAMP_OID, _FAST_TIMESTAMP_IN)
+        self.register_in_adapter(TIMESTAMPTZ_OID, _FAST_TIMESTAMPTZ_IN)
 
     def run_prepared(self, sql: str, **params: Any) -> list[list[Any]]:
         statement = self.statements.get(sql)

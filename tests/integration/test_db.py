@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pg8000.converters import timestamp_in
 from pg8000.exceptions import DatabaseError
 
 from shared.adapters.db import Connection, Database, PoolExhausted
@@ -25,6 +27,37 @@ def test_the_pool_is_bounded(make_test_database: DatabaseFactory) -> None:
     with small.connection(), pytest.raises(PoolExhausted):
         small.run("SELECT 1")
     assert small.run("SELECT 1") == [[1]]  # the slot comes back after use
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Moscow"])
+def test_timestamps_read_as_the_instants_they_are(db: Database, zone: str) -> None:
+    # Our connections parse timestamps with fromisoformat (fast), falling back to pg8000.
+    utc = UTC
+    values = {
+        "2026-11-27 00:15:39.123456+00": datetime(2026, 11, 27, 0, 15, 39, 123456, utc),
+        "2026-11-27 00:15:39.12+00": datetime(2026, 11, 27, 0, 15, 39, 120000, utc),
+        "2026-11-27 00:15:39+00": datetime(2026, 11, 27, 0, 15, 39, tzinfo=utc),
+        # Local mean time in 1900: offsets with seconds, which pg8000's own parser refuses.
+        "1900-01-01 12:00:00+00": datetime(1900, 1, 1, 12, tzinfo=utc),
+        "0099-06-30 23:59:59.5+00": datetime(99, 6, 30, 23, 59, 59, 500000, utc),
+    }
+    with db.connection() as conn:
+        conn.run(f"SET TIME ZONE '{zone}'")
+        try:
+            for value, instant in values.items():
+                [[parsed, naive, naive_text]] = conn.run(
+                    "SELECT CAST(:v AS timestamptz), CAST(CAST(:v AS timestamptz) AS timestamp), "
+                    "CAST(CAST(CAST(:v AS timestamptz) AS timestamp) AS text)",
+                    v=value,
+                )
+                assert parsed == instant, (zone, value, parsed)
+                assert parsed.utcoffset() is not None
+                assert naive == timestamp_in(naive_text), (zone, value, naive_text)
+            # What fromisoformat cannot read is pg8000's to read, as before.
+            assert conn.run("SELECT CAST('infinity' AS timestamptz)") == [["infinity"]]
+            assert conn.run("SELECT CAST('-infinity' AS timestamp)") == [["-infinity"]]
+        finally:
+            conn.run("RESET TIME ZONE")
 
 
 def test_a_failed_transaction_rolls_back(db: Database) -> None:
