@@ -98,3 +98,15 @@ def test_logging_set_up_per_request_follows_a_changed_level(
     assert not child.isEnabledFor(logging.DEBUG)  # cached by logging
     configure_logging("DEBUG")
     assert root.level == logging.DEBUG and child.isEnabledFor(logging.DEBUG)
+
+
+def test_httpx_request_lines_are_logged_at_debug_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    root, chatty = logging.getLogger(), logging.getLogger("httpx")
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(chatty, "level", chatty.level)
+    configure_logging("INFO")
+    assert not chatty.isEnabledFor(logging.INFO)  # a line per outgoing request
+    assert chatty.isEnabledFor(logging.WARNING)
+    configure_logging("DEBUG")
+    assert chatty.isEnabledFor(logging.INFO)
