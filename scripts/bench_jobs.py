@@ -10,6 +10,11 @@ callback was lost. Prints jobs/s, our own overhead per job (confirm → final;
 the simulator answers at once, so KIE's time is zero), jobs lost (not final),
 and kopecks out of place: each wallet against an independent count of what its
 jobs should have cost (from the jobs' own recorded credits), plus anything still held.
+
+The path measured is issue #4's: submit → simulator → callback. The deliveries each
+callback enqueues wait in their paused queue (Cloud Tasks' "pause queue"), as Telegram's
+part of the journey is bench_e2e's to measure; --with-delivery sends them too, to the
+Telegram emulator on the same two cores.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from scripts.job_stack import BENCH_FUNCTION_WORKERS, Stack, benchmark_stack
+from shared.jobs.service import DELIVER_TARGET
 from shared.jobs.states import JobState
 from shared.registry import enabled_models, kopecks_for
 from shared.registry.samples import sample_inputs, sample_media_seconds
@@ -42,7 +48,9 @@ def pick_models() -> list[tuple[str, dict[str, object]]]:
     return list(picked.values())
 
 
-def run(stack: Stack, jobs: int, users: int) -> int:
+def run(stack: Stack, jobs: int, users: int, *, with_delivery: bool) -> int:
+    if not with_delivery:
+        stack.queue.pause(DELIVER_TARGET)
     models = pick_models()
     wallets = [stack.new_wallet(2_000_000_000 + n, FUNDS) for n in range(users)]
     finished_at: dict[str, float] = {}
@@ -161,6 +169,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--function-workers", type=int, default=BENCH_FUNCTION_WORKERS)
     parser.add_argument(
+        "--with-delivery",
+        action="store_true",
+        help="also send each result to the Telegram emulator (default: deliveries wait)",
+    )
+    parser.add_argument(
         "--telegram-process",
         action="store_true",
         help="the Telegram emulator in a process of its own (default: in this one)",
@@ -178,10 +191,11 @@ def main() -> int:
         print(
             f"{options.jobs} jobs, {options.users} users; faults: failure "
             f"{options.failure:.0%}, duplicate {options.duplicate:.0%}, "
-            f"lost {options.lost:.0%}",
+            f"lost {options.lost:.0%}; deliveries "
+            + ("sent to the Telegram emulator" if options.with_delivery else "held in their queue"),
             flush=True,
         )
-        return run(stack, options.jobs, options.users)
+        return run(stack, options.jobs, options.users, with_delivery=options.with_delivery)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ class LocalTaskQueue:
         self._work_ready = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, _Task]] = []
+        self._paused: dict[str, list[_Task]] = {}  # paused target → its due tasks, in order
         self._order = itertools.count()
         self._names: dict[_DedupeKey, float | None] = {}  # None while the task is live
         self._finished_names: deque[tuple[float, _DedupeKey]] = deque()
@@ -176,6 +177,19 @@ class LocalTaskQueue:
             self._pending += 1
             self._schedule(task)
         return True
+
+    # --- operations, as on a Cloud Tasks queue -----------------------------------
+
+    def pause(self, target: str) -> None:
+        """Stop dispatching to `target` (Cloud Tasks' "pause queue"): its tasks are still
+        accepted and deduplicated, and wait, pending, until `resume`."""
+        with self._lock:
+            self._paused.setdefault(target, [])
+
+    def resume(self, target: str) -> None:
+        with self._lock:
+            for task in self._paused.pop(target, []):
+                self._schedule(task)
 
     # --- inspection and lifecycle -------------------------------------------
 
@@ -239,6 +253,10 @@ class LocalTaskQueue:
                     self._work_ready.wait(wait_s)
                     continue
                 task = heapq.heappop(self._heap)[2]
+                parked = self._paused.get(task.target)
+                if parked is not None:
+                    parked.append(task)
+                    continue
                 if self._heap:
                     # The worker that watched the old head may be this one: hand the watch on.
                     self._work_ready.notify()

@@ -124,6 +124,25 @@ def test_named_task_is_deduplicated_while_live_and_within_the_window(
     assert (stats.created, stats.deduplicated) == (3, 2)
 
 
+def test_a_paused_target_keeps_its_tasks_pending_until_resumed(
+    target: tuple[RecordingTarget, str],
+) -> None:
+    recorder, base_url = target
+    deliver = "/fn/deliver_result"
+    with make_queue(base_url) as queue:
+        queue.pause("deliver_result")
+        assert queue.enqueue("deliver_result", {"n": 1}, name="deliver-1") is True
+        assert queue.enqueue("deliver_result", {"n": 1}, name="deliver-1") is False  # deduped
+        queue.enqueue("submit_job", {"n": 2})
+        recorder.wait_for(1, SUBMIT)  # other targets go on
+        assert not queue.wait_idle(0.3)
+        assert recorder.deliveries(deliver) == []
+        assert queue.stats().pending == 1
+        queue.resume("deliver_result")
+        assert queue.wait_idle(5)
+    assert [d.json() for d in recorder.deliveries(deliver)] == [{"n": 1}]
+
+
 def test_names_outside_cloud_tasks_alphabet_get_a_deterministic_hashed_id(
     target: tuple[RecordingTarget, str],
 ) -> None:
