@@ -51,12 +51,13 @@ def _ensure_service_user() -> pwd.struct_passwd:
 
 
 def _open_for_service_user(path: Path) -> None:
-    """Let the service user traverse every parent and read the server's binaries."""
-    for parent in path.parents:
-        parent.chmod(parent.stat().st_mode | 0o055)
-    # The wheel may sit in a private directory (a clone in `mktemp -d`, mode 0700): the
-    # service user needs to pass through its parents, nothing more.
-    for parent in _bin_dir().parent.parents:
+    """Let the service user traverse every parent and read the server's binaries.
+
+    Parents get search permission only, never read: the service user opens paths it is
+    given, and other users must not be able to list a home directory because Postgres
+    lives below it. The wheel may sit in a private directory too (a clone in
+    `mktemp -d`, mode 0700)."""
+    for parent in (*path.parents, *_bin_dir().parent.parents):
         parent.chmod(parent.stat().st_mode | 0o011)
     for root, dirs, files in os.walk(_bin_dir().parent):
         for name in dirs:
