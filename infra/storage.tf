@@ -17,6 +17,17 @@ resource "google_storage_bucket" "results" {
     }
   }
 
+  # Large results go up in parts through the S3-compatible API (boto3's upload_fileobj);
+  # the parts of an upload that died midway are billed until aborted.
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
   depends_on = [google_project_service.apis]
 }
 

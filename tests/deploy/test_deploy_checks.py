@@ -200,6 +200,15 @@ def test_cloud_sql_is_private_backed_up_and_protected(terraform: dict[str, Any])
     assert backup["enabled"] is True and backup["point_in_time_recovery_enabled"] is True
 
 
+def test_the_results_bucket_expires_results_and_aborts_failed_uploads(
+    terraform: dict[str, Any],
+) -> None:
+    bucket = terraform_resources(terraform, "google_storage_bucket")["results"]
+    actions = {rule["action"][0]["type"]: rule["condition"][0] for rule in bucket["lifecycle_rule"]}
+    assert actions["Delete"]["matches_prefix"] == ["results/"]
+    assert actions["AbortIncompleteMultipartUpload"]["age"] == 1
+
+
 def test_queues_have_explicit_retries_and_rate_limits(terraform: dict[str, Any]) -> None:
     queues = terraform_resources(terraform, "google_cloud_tasks_queue")
     assert set(queues) == {"submit", "deliver", "ocr"}

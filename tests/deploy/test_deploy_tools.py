@@ -3,6 +3,7 @@ cloud credentials."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -109,3 +110,10 @@ def test_the_cloudformation_template_wires_queues_schedule_and_secrets(packaged:
     assert "rate(1 minute)" in template
     assert template.count("deadLetterTargetArn") == 3
     assert "{{resolve:ssm:/kie-studio/ci/TELEGRAM_BOT_TOKEN}}" in template
+    bucket = json.loads(template)["Resources"]["ResultsBucket"]["Properties"]
+    aborts = [
+        rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        for rule in bucket["LifecycleConfiguration"]["Rules"]
+        if rule["Status"] == "Enabled" and "AbortIncompleteMultipartUpload" in rule
+    ]
+    assert aborts == [1]  # parts of a failed upload are not kept (and billed) for ever
