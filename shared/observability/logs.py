@@ -87,7 +87,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def _set_levels(root: logging.Logger, level: str) -> None:
     root.setLevel(level)
-    chatty_level = logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    chatty_level = (
+        logging.NOTSET if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
+    )
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(chatty_level)
 

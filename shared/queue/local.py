@@ -187,6 +187,7 @@ class LocalTaskQueue:
             self._paused.setdefault(target, [])
 
     def resume(self, target: str) -> None:
+        """Dispatch to `target` again; its waiting tasks keep their order and due times."""
         with self._lock:
             for task in self._paused.pop(target, []):
                 self._schedule(task)

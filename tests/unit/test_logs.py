@@ -85,12 +85,25 @@ def test_metrics_are_log_lines_a_log_based_metric_can_count(captured: io.StringI
     )
 
 
+@pytest.fixture
+def fresh_logging() -> Iterator[logging.Logger]:
+    """The root logger with no handlers; its handlers and every level put back after,
+    through setLevel, which also empties logging's per-logger cache of enabled levels."""
+    root, chatty = logging.getLogger(), logging.getLogger("httpx")
+    handlers, root_level, chatty_level = root.handlers[:], root.level, chatty.level
+    root.handlers[:] = []
+    try:
+        yield root
+    finally:
+        root.handlers[:] = handlers
+        chatty.setLevel(chatty_level)
+        root.setLevel(root_level)
+
+
 def test_logging_set_up_per_request_follows_a_changed_level(
-    monkeypatch: pytest.MonkeyPatch,
+    fresh_logging: logging.Logger,
 ) -> None:
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", root.level)
+    root = fresh_logging
     configure_logging("INFO")
     configure_logging("INFO")  # the next request: nothing to change
     assert len(root.handlers) == 1 and root.level == logging.INFO
@@ -100,13 +113,13 @@ def test_logging_set_up_per_request_follows_a_changed_level(
     assert root.level == logging.DEBUG and child.isEnabledFor(logging.DEBUG)
 
 
-def test_httpx_request_lines_are_logged_at_debug_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    root, chatty = logging.getLogger(), logging.getLogger("httpx")
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", root.level)
-    monkeypatch.setattr(chatty, "level", chatty.level)
+def test_httpx_request_lines_are_logged_at_debug_only(fresh_logging: logging.Logger) -> None:
+    chatty = logging.getLogger("httpx")
     configure_logging("INFO")
     assert not chatty.isEnabledFor(logging.INFO)  # a line per outgoing request
     assert chatty.isEnabledFor(logging.WARNING)
     configure_logging("DEBUG")
     assert chatty.isEnabledFor(logging.INFO)
+    configure_logging("ERROR")  # quieter than WARNING: httpx too
+    assert not chatty.isEnabledFor(logging.WARNING)
+    assert chatty.isEnabledFor(logging.ERROR)
