@@ -11,6 +11,11 @@ as Telegram would (secret header, JSON body); the mix, per user: /start, /menu, 
 a duplicate of the first update. Latency p50/p99 one at a time, then updates/s with
 `--concurrency` senders. Goal: ≥ 0.5× echo.
 
+Two floors run in the same way (scripts/bench_webhook_floor.py): aiogram alone (parse the
+Update, dispatch it to a handler that does nothing) and aiogram answering each message with
+one sendMessage, the least any update of the mix needs. They show how much of the gap to
+the echo is aiogram's and the Bot API call's, before any work of ours.
+
 Cold start: a fresh process to the answer of its first /start (imports, Dispatcher,
 Postgres connection, sendMessage) against `python -c "import aiogram"`, interleaved run by
 run. Goal: our own cost on top of aiogram's import ≤ 300 ms.
@@ -155,7 +160,7 @@ def import_aiogram_s() -> FirstResponse:
 
 def report_warm(name: str, latencies: list[float], throughput: float, failures: int) -> None:
     print(
-        f"{name:18s} p50 {percentile(latencies, 0.5):6.2f} ms"
+        f"{name:22s} p50 {percentile(latencies, 0.5):6.2f} ms"
         f"  p99 {percentile(latencies, 0.99):6.2f} ms"
         f"  {throughput:7.1f} updates/s  non-2xx {failures}",
         flush=True,
@@ -197,13 +202,21 @@ def main() -> int:
                     warmup = [{"update_id": 1}] * 50
                     measure(base, warmup, 2)
                     warm["echo (baseline)"] = measure(base, bodies, options.concurrency)
+                floor_source = ROOT / "scripts" / "bench_webhook_floor.py"
+                for name, reply in (("aiogram alone", "0"), ("aiogram + sendMessage", "1")):
+                    with served("aiogram_floor", floor_source, {**env, "FLOOR_REPLY": reply}) as b:
+                        measure(b, workload(telegram, 50), 2)  # warm, as the webhook below
+                        warm[name] = measure(b, bodies, options.concurrency)
                 with served("telegram_webhook", webhook_source, env) as base:
                     measure(base, workload(telegram, 50), 2)  # warm: Dispatcher, pool, SSL context
                     warm["telegram_webhook"] = measure(base, bodies, options.concurrency)
                 print(f"warm, {options.updates} updates (mix: {', '.join(COMMANDS)}, duplicate):")
+                echo_rate = warm["echo (baseline)"][1]
                 for name, (latencies, throughput, failures) in warm.items():
                     report_warm(name, latencies, throughput, failures)
-                ratio = warm["telegram_webhook"][1] / warm["echo (baseline)"][1]
+                for name in ("aiogram alone", "aiogram + sendMessage"):
+                    print(f"floor {name}: {warm[name][1] / echo_rate:.2f}× echo")
+                ratio = warm["telegram_webhook"][1] / echo_rate
                 print(f"throughput ratio webhook/echo: {ratio:.2f} (goal ≥ 0.5)", flush=True)
 
             cold: dict[str, list[FirstResponse]] = {
