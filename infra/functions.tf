@@ -8,7 +8,7 @@ data "archive_file" "source" {
     ".git", ".git/**", ".venv/**", ".venv-tasks-emulator/**", ".venv-deploy-checks/**",
     ".venv-checkov/**",
     "node_modules/**", ".serverless/**", ".local/**", "infra/**", "tests/**", "docs/**",
-    "scripts/**", "ocr/**", "test-artifacts/**", ".hypothesis/**", ".mypy_cache/**",
+    "scripts/**", "ocr/**", "deploy/**", "test-artifacts/**", ".hypothesis/**", ".mypy_cache/**",
     ".pytest_cache/**", ".ruff_cache/**", "**/__pycache__/**", "**/.env", "**/.env.*",
   ]
 }
