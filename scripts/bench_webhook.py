@@ -18,7 +18,8 @@ the echo is aiogram's and the Bot API call's, before any work of ours.
 
 Cold start: a fresh process to the answer of its first /start (imports, Dispatcher,
 Postgres connection, sendMessage) against `python -c "import aiogram"`, interleaved run by
-run. Goal: our own cost on top of aiogram's import ≤ 300 ms.
+run, with our code compiled to bytecode first as the platform's build does
+(bench_cold_start). Goal: our own cost on top of aiogram's import ≤ 300 ms.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from scripts.bench_cold_start import ECHO, FirstResponse, spawn_function
+from scripts.bench_cold_start import ECHO, FirstResponse, compile_like_the_build, spawn_function
 from scripts.bench_cold_start import first_response_s as cold_first_response_s
 from scripts.job_stack import BOT_TOKEN, TELEGRAM_SECRET
 from scripts.listening import wait_listening
@@ -224,6 +225,8 @@ def main() -> int:
                 "telegram_webhook": [],
                 "echo": [],
             }
+            if options.cold_runs > 0:
+                compile_like_the_build()
             for run in range(options.cold_runs):
                 user_id = 890_000_001 + run
                 telegram.add_user(user_id, "Cold", language_code="ru")
