@@ -15,9 +15,14 @@ from shared.registry.schema import Category, ModelEntry
 from shared.registry.validation import validate_inputs as _validate
 
 
+def _registry(registry: Registry | None) -> Registry:
+    # Not `registry or …`: a Registry has a length, and an empty one is still the one asked for.
+    return registry if registry is not None else load_registry()
+
+
 def get_model(model_id: str, *, registry: Registry | None = None) -> ModelEntry:
     """The entry, enabled or not; UnknownModelError if the id is not in the catalogue."""
-    return (registry or load_registry()).model(model_id)
+    return _registry(registry).model(model_id)
 
 
 def _enabled(model_id: str, registry: Registry | None) -> ModelEntry:
@@ -28,11 +33,11 @@ def _enabled(model_id: str, registry: Registry | None) -> ModelEntry:
 
 
 def enabled_models(*, registry: Registry | None = None) -> tuple[ModelEntry, ...]:
-    return tuple((registry or load_registry()).models(enabled_only=True))
+    return tuple(_registry(registry).models(enabled_only=True))
 
 
 def categories(*, registry: Registry | None = None) -> tuple[Category, ...]:
-    return (registry or load_registry()).categories()
+    return _registry(registry).categories()
 
 
 def models_in_category(slug: str, *, registry: Registry | None = None) -> tuple[ModelEntry, ...]:
@@ -87,13 +92,13 @@ def usage_credits(
 ) -> Decimal:
     """KIE credits a per-token model actually cost, from the usage it reported. The model
     may have been disabled since the job was quoted: the work is done and still priced."""
-    entry = get_model(model_id, registry=registry or load_registry())
+    entry = get_model(model_id, registry=_registry(registry))
     return credits_for_usage(entry, _validate(entry, inputs), tokens_in, tokens_out)
 
 
 def endpoint_for(model_id: str, *, registry: Registry | None = None) -> KieEndpoint:
     """The model's create and query endpoints (for polling KIE about a task)."""
-    reg = registry or load_registry()
+    reg = _registry(registry)
     entry = get_model(model_id, registry=reg)
     family = reg.family(entry.family)
     return KieEndpoint(
@@ -113,6 +118,6 @@ def build_request(
     registry: Registry | None = None,
 ) -> KieRequest:
     """(endpoint, body) exactly as KIE's API for the model's family expects them."""
-    reg = registry or load_registry()
+    reg = _registry(registry)
     entry = _enabled(model_id, reg)
     return request_for(entry, reg.family(entry.family), _validate(entry, inputs), callback_url)

@@ -7,8 +7,8 @@ time it is asked for, and the result is cached for the warm invocations that fol
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +112,16 @@ def load_registry(path: Path | None = None) -> Registry:
     return Registry(read_catalogue(path), path)
 
 
-@lru_cache(maxsize=1)
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
 def _default_registry() -> Registry:
-    return Registry(read_catalogue(CATALOGUE_PATH), CATALOGUE_PATH)
+    # Locked: a fresh instance's first burst (one request per thread) would otherwise read
+    # and index the catalogue once per thread, as functools.lru_cache did.
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry(read_catalogue(CATALOGUE_PATH), CATALOGUE_PATH)
+    return _default

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shared.registry import RegistryDataError, UnknownModelError, load_registry
-from shared.registry.loader import CATALOGUE_PATH
+from shared.registry import RegistryDataError, UnknownModelError, load_registry, loader
+from shared.registry.loader import CATALOGUE_PATH, Registry
 
 
 def test_loading_validates_no_entry_until_one_is_asked_for() -> None:
@@ -46,3 +50,27 @@ def test_an_invalid_entry_fails_when_used_with_its_id(tmp_path: Path) -> None:
     registry = load_registry(path)
     with pytest.raises(RegistryDataError, match=doc["models"][0]["id"]):
         registry.model(doc["models"][0]["id"])
+
+
+def test_a_burst_of_first_calls_reads_the_catalogue_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh instance's first requests arrive together, one per thread."""
+    monkeypatch.setattr(loader, "_default", None)
+    reads: list[Path] = []
+    real_read = loader.read_catalogue
+
+    def counted(path: Path) -> dict[str, Any]:
+        reads.append(path)
+        time.sleep(0.05)  # a slow disk: every thread is in before the first read ends
+        return real_read(path)
+
+    monkeypatch.setattr(loader, "read_catalogue", counted)
+    start = threading.Barrier(8)
+
+    def first_call() -> Registry:
+        start.wait()
+        return load_registry()
+
+    with ThreadPoolExecutor(8) as pool:
+        registries = list(pool.map(lambda _: first_call(), range(8)))
+    assert reads == [CATALOGUE_PATH]
+    assert all(r is registries[0] for r in registries)
