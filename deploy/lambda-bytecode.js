@@ -8,11 +8,11 @@
 // (new Date(0)), so timestamp-checked .pyc files would all look stale; these are
 // checked-hash ones (PEP 552): Python compares a hash of the source, not its date.
 //
-// Runs on before:package:createDeploymentArtifacts after serverless-python-requirements
-// (listed after it in serverless.yml), so the requirements are installed and slimmed and
-// the code's file list is not read yet. Bytecode is tied to a Python version: compiled only
-// when the packaging Python is the runtime's, otherwise a warning and no bytecode. After
-// the requirements are injected into the zip, the bytecode of their top-level modules
+// Runs before the code is zipped, after serverless-python-requirements (listed after it in
+// serverless.yml) has installed and slimmed the requirements, for `package`, `deploy` and
+// `deploy function` alike. Bytecode is tied to a Python version: compiled only when the
+// packaging Python is the runtime's, otherwise a warning and no bytecode. After the
+// requirements are injected into the zip, the bytecode of their top-level modules
 // (typing_extensions.py and the like) is added too: the injection skips a top-level
 // __pycache__.
 
@@ -21,18 +21,35 @@ const fs = require('fs');
 const path = require('path');
 
 const REQUIREMENTS = path.join('.serverless', 'requirements');
-const SOURCES = ['functions', 'shared', REQUIREMENTS];
-// Appends the top-level bytecode under one fixed date, so the same input gives the same zip
-// (Serverless compares its hash to skip unchanged deploys).
+const OWN_CODE = ['functions', 'shared'];
+
+// Our own code's bytecode for this Python is removed first, so a module deleted since a
+// previous run leaves nothing behind. One process, files in sorted order, a fixed hash
+// seed: the same sources give the same bytes, so the zip's hash (which Serverless compares
+// to skip unchanged deploys and to name versions) changes only when the code does.
+const COMPILE = `
+import compileall, py_compile, sys
+from pathlib import Path
+own, sources = sys.argv[1].split(","), sys.argv[2:]
+for root in own:
+    for stale in Path(root).rglob(f"*.{sys.implementation.cache_tag}.pyc"):
+        stale.unlink()
+mode = py_compile.PycInvalidationMode.CHECKED_HASH
+ok = all(compileall.compile_dir(s, quiet=1, force=True, invalidation_mode=mode) for s in sources)
+sys.exit(0 if ok else 1)
+`;
+
+// Appends the top-level bytecode of modules the zip carries, under one fixed date.
 const ADD_TOP_LEVEL = `
 import sys, zipfile
 from pathlib import Path
 artifact, cache = sys.argv[1], Path(sys.argv[2])
+suffix = f".{sys.implementation.cache_tag}.pyc"
 with zipfile.ZipFile(artifact, "a", zipfile.ZIP_DEFLATED) as zip_file:
     present = set(zip_file.namelist())
-    for pyc in sorted(cache.glob(f"*.{sys.implementation.cache_tag}.pyc")):
+    for pyc in sorted(cache.glob(f"*{suffix}")):
         name = f"__pycache__/{pyc.name}"
-        if name not in present:
+        if name not in present and pyc.name.removesuffix(suffix) + ".py" in present:
             entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
@@ -42,11 +59,14 @@ with zipfile.ZipFile(artifact, "a", zipfile.ZIP_DEFLATED) as zip_file:
 class LambdaBytecode {
   constructor(serverless, options, { log } = {}) {
     this.serverless = serverless;
+    this.options = options || {};
     this.log = log || { notice: console.log, warning: console.warn };
     this.compiled = false;
     this.hooks = {
       'before:package:createDeploymentArtifacts': () => this.compile(),
       'after:package:createDeploymentArtifacts': () => this.addTopLevel(),
+      'before:deploy:function:packageFunction': () => this.compile(),
+      'after:deploy:function:packageFunction': () => this.addTopLevel(),
     };
   }
 
@@ -55,7 +75,11 @@ class LambdaBytecode {
   }
 
   run(args) {
-    const done = spawnSync(this.python(), args, { cwd: this.serverless.serviceDir, encoding: 'utf8' });
+    const done = spawnSync(this.python(), args, {
+      cwd: this.serverless.serviceDir,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONHASHSEED: '0' },
+    });
     if (done.status !== 0) {
       throw new this.serverless.classes.Error(
         `lambda-bytecode: ${args.slice(0, 2).join(' ')} failed: ` +
@@ -82,12 +106,11 @@ class LambdaBytecode {
       return;
     }
     const root = this.serverless.serviceDir;
-    const sources = SOURCES.filter((source) => fs.existsSync(path.join(root, source)));
-    this.run(['-m', 'compileall', '-q', '-f', '-j', '0', '--invalidation-mode', 'checked-hash', ...sources]);
-    // Only what was compiled just now, for this runtime: never a local run's leftovers.
+    const sources = [...OWN_CODE, REQUIREMENTS].filter((s) => fs.existsSync(path.join(root, s)));
+    this.run(['-c', COMPILE, OWN_CODE.join(','), ...sources]);
     const tag = `cpython-${wanted.replace('.', '')}`;
     const patterns = (service.package.patterns = service.package.patterns || []);
-    patterns.push(`functions/__pycache__/*.${tag}.pyc`, `shared/**/__pycache__/*.${tag}.pyc`);
+    patterns.push(...OWN_CODE.map((dir) => `${dir}/**/__pycache__/*.${tag}.pyc`));
     this.compiled = true;
     this.log.notice(`lambda-bytecode: compiled ${sources.join(', ')} for Python ${version}`);
   }
@@ -96,9 +119,12 @@ class LambdaBytecode {
     if (!this.compiled) return;
     const service = this.serverless.service;
     const root = this.serverless.serviceDir;
+    const functionObj = this.options.functionObj; // set by `deploy function`
     const artifact = path.resolve(
       root,
-      service.package.artifact || path.join('.serverless', `${service.service}.zip`)
+      (functionObj && functionObj.package && functionObj.package.artifact) ||
+        service.package.artifact ||
+        path.join('.serverless', `${service.service}.zip`)
     );
     this.run(['-c', ADD_TOP_LEVEL, artifact, path.join(root, REQUIREMENTS, '__pycache__')]);
   }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import functions_framework
 from aiogram import Bot, Dispatcher, Router
@@ -35,11 +36,17 @@ async def any_message(message: Message) -> None:
 
 dispatcher = Dispatcher()
 dispatcher.include_router(router)
+seen: set[int] = set()
+seen_lock = threading.Lock()
 
 
 @functions_framework.http
 def aiogram_floor(request: Request) -> tuple[dict[str, bool], int]:
     bot = Bot(TOKEN, session=thread_session(API))
     update = Update.model_validate(json.loads(request.get_data()), context={"bot": bot})
-    run_on_thread_loop(dispatcher.feed_update(bot, update))
+    with seen_lock:
+        duplicate = update.update_id in seen
+        seen.add(update.update_id)
+    if not duplicate:
+        run_on_thread_loop(dispatcher.feed_update(bot, update))
     return {"ok": True}, 200

@@ -97,7 +97,7 @@ def media_kind(entry: ModelEntry | None, handler: str) -> MediaKind:
 
 class Catalogue:
     def __init__(self, registry: Registry | None = None) -> None:
-        self.registry = registry or load_registry()
+        self.registry = registry if registry is not None else load_registry()
         self.create_routes: dict[str, Route] = {}
         self.status_paths: dict[str, set[str]] = {}
         families: Mapping[str, Any] = self.registry.raw.get("families", {})
