@@ -53,6 +53,7 @@ def make_database(url: str, settings: Settings) -> Database:
         connect_timeout_s=settings.db_connect_timeout_s,
         wait_s=settings.db_pool_wait_s,
         retries_max=settings.db_retries_max,
+        statement_timeout_s=settings.db_statement_timeout_s,
     )
 
 

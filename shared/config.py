@@ -63,7 +63,18 @@ class Settings(BaseSettings):
         description="Tests use this server when set, else a throwaway embedded one.",
     )
     db_pool_max: int = Field(default=2, ge=1, le=32, description="Connections per process.")
-    db_connect_timeout_s: int = Field(default=10, ge=1, le=120)
+    db_connect_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        le=120,
+        description="pg8000's socket timeout: a new connection, and any wait for an answer.",
+    )
+    db_statement_timeout_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=120,
+        description="Postgres cancels a statement running longer (below the socket timeout).",
+    )
     db_pool_wait_s: float = Field(default=10.0, gt=0, le=120)
     db_retries_max: int = Field(
         default=5, ge=1, le=20, description="Attempts on serialization failure or deadlock."
@@ -267,6 +278,15 @@ class Settings(BaseSettings):
         ):
             raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
         return value
+
+    @model_validator(mode="after")
+    def _statements_end_before_the_socket_gives_up(self) -> Settings:
+        if self.db_statement_timeout_s >= self.db_connect_timeout_s:
+            raise ValueError(
+                "DB_STATEMENT_TIMEOUT_S must be below DB_CONNECT_TIMEOUT_S: past the socket "
+                "timeout the client gives up while the server may still commit the statement"
+            )
+        return self
 
     @model_validator(mode="after")
     def _top_up_bounds_hold_the_packs(self) -> Settings:

@@ -182,6 +182,7 @@ class Database:
         connect_timeout_s: int = 10,
         wait_s: float = 10.0,
         retries_max: int = 5,
+        statement_timeout_s: float | None = None,
     ) -> None:
         self.params = params
         self._idle: queue.LifoQueue[PooledConnection] = queue.LifoQueue()
@@ -189,6 +190,16 @@ class Database:
         self._connect_timeout_s = connect_timeout_s
         self._wait_s = wait_s
         self._retries_max = retries_max
+        # pg8000's timeout is its socket's, so it also ends any read that waits longer: the
+        # client gives up with a bare TimeoutError while the server still runs the statement,
+        # which then commits once its lock frees. A server-side statement_timeout below it
+        # cancels the statement itself: a clean error (57014), nothing written, and the
+        # connection still usable.
+        self._startup_params = (
+            {"statement_timeout": str(max(1, round(statement_timeout_s * 1000)))}
+            if statement_timeout_s is not None
+            else None
+        )
 
     def _connect(self) -> PooledConnection:
         p = self.params
@@ -203,6 +214,7 @@ class Database:
             timeout=self._connect_timeout_s,
             tcp_keepalive=True,
             application_name="kie-studio",
+            startup_params=self._startup_params,
         )
         return conn
 

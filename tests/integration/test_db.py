@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from pg8000.converters import timestamp_in
 from pg8000.exceptions import DatabaseError
 
-from shared.adapters.db import Connection, Database, PoolExhausted
+from shared.adapters.db import Connection, Database, PoolExhausted, sqlstate
 from shared.adapters.migrate import MigrationError, discover, migrate
+from shared.bootstrap import make_database
+from shared.config import load_settings
 from tests.conftest import DatabaseFactory
 
 
@@ -107,6 +110,52 @@ def test_a_non_retryable_error_surfaces_at_once(db: Database) -> None:
     with pytest.raises(DatabaseError):
         db.in_transaction(work)
     assert calls == 1
+
+
+def _locked_row(db: Database) -> None:
+    db.run("CREATE TABLE IF NOT EXISTS lock_probe (id int PRIMARY KEY, v int NOT NULL)")
+    db.run("INSERT INTO lock_probe VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET v = 0")
+
+
+def test_a_statement_past_its_timeout_is_cancelled_by_the_server_and_writes_nothing(
+    make_test_database: DatabaseFactory,
+) -> None:
+    """Without a server-side timeout, pg8000's socket timeout ends the wait on the client
+    only: the UPDATE below then ran once the lock was released."""
+    holder = make_test_database(migrated=False, max_size=1)
+    _locked_row(holder)
+    params = holder.params
+    waiting = Database(params, max_size=1, connect_timeout_s=5, statement_timeout_s=0.5)
+    with holder.transaction() as conn:
+        conn.run("SELECT v FROM lock_probe WHERE id = 1 FOR UPDATE")
+        began = time.monotonic()
+        with pytest.raises(DatabaseError) as refused:
+            waiting.run("UPDATE lock_probe SET v = v + 1 WHERE id = :id", id=1)
+        waited = time.monotonic() - began
+    assert sqlstate(refused.value) == "57014"  # query_canceled
+    assert 0.4 < waited < 4
+    time.sleep(0.3)  # a statement the server still ran would have committed by now
+    assert holder.run("SELECT v FROM lock_probe") == [[0]]
+    pid = waiting.run("SELECT pg_backend_pid()")[0][0]  # the same connection, still usable
+    assert waiting.run("SELECT pg_backend_pid()")[0][0] == pid
+    waiting.close()
+
+
+def test_the_functions_database_carries_the_statement_timeout(pg_server_url: str) -> None:
+    settings = load_settings(_env_file=None, db_statement_timeout_s=2.5)
+    database = make_database(pg_server_url, settings)
+    assert database.run("SHOW statement_timeout") == [["2500ms"]]
+    database.close()
+
+
+def test_migrations_run_without_the_statement_timeout(
+    make_test_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    plain = make_test_database(migrated=False)
+    slow = Database(plain.params, statement_timeout_s=0.2)
+    (tmp_path / "0001_slow.sql").write_text("SELECT pg_sleep(0.5);")
+    assert migrate(slow, tmp_path) == ["0001_slow"]
+    slow.close()
 
 
 def test_migrations_apply_once_in_order(make_test_database: DatabaseFactory) -> None:

@@ -86,3 +86,14 @@ def test_a_dotenv_in_the_working_directory_is_read_and_its_absence_is_fine(
     assert load_settings().local_pg_port == 54329  # no .env: the default
     (Path(str(tmp_path)) / ".env").write_text("LOCAL_PG_PORT=55556\n")
     assert load_settings().local_pg_port == 55556
+
+
+def test_a_statement_times_out_on_the_server_before_the_socket_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(_env_file=None).db_statement_timeout_s == 8.0
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "5")
+    with pytest.raises(ConfigError, match="DB_STATEMENT_TIMEOUT_S must be below"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "4.5")
+    assert load_settings(_env_file=None).db_statement_timeout_s == 4.5
