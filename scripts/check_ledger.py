@@ -1,5 +1,6 @@
 """Check the ledger's invariants in the configured database; exit 1 on any violation, 2 when
-the settings are wrong or the database has no ledger yet.
+the settings are wrong, the database has no ledger yet, or the audit ran past
+DB_STATEMENT_TIMEOUT_S (raise it and DB_CONNECT_TIMEOUT_S for a very large ledger).
 
 Usage: python -m scripts.check_ledger   (DATABASE_URL, or the local embedded server)
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shared.adapters.db import Database
+from pg8000.exceptions import DatabaseError
+
+from shared.adapters.db import Database, sqlstate
 from shared.bootstrap import local_postgres, make_database
 from shared.config import ConfigError, Settings, load_settings
 from shared.services.ledger_audit import AuditReport, audit_ledger
@@ -41,7 +44,17 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    report = audit_configured(settings)
+    try:
+        report = audit_configured(settings)
+    except DatabaseError as error:
+        if sqlstate(error) != "57014":
+            raise
+        print(
+            "the audit ran past DB_STATEMENT_TIMEOUT_S and was cancelled: raise it (and "
+            "DB_CONNECT_TIMEOUT_S above it) for this run",
+            file=sys.stderr,
+        )
+        return 2
     if report is None:
         print("the database has no ledger yet: run `make run` once to migrate it")
         return 2

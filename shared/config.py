@@ -65,15 +65,16 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=2, ge=1, le=32, description="Connections per process.")
     db_connect_timeout_s: int = Field(
         default=10,
-        ge=1,
-        le=120,
+        ge=2,
+        le=3600,
         description="pg8000's socket timeout: a new connection, and any wait for an answer.",
     )
     db_statement_timeout_s: float = Field(
         default=8.0,
         gt=0,
-        le=120,
-        description="Postgres cancels a statement running longer (below the socket timeout).",
+        le=3600,
+        description="Postgres cancels a statement running longer (1 s or more below the "
+        "socket timeout, so the server's cancel arrives before the client gives up).",
     )
     db_pool_wait_s: float = Field(default=10.0, gt=0, le=120)
     db_retries_max: int = Field(
@@ -281,10 +282,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _statements_end_before_the_socket_gives_up(self) -> Settings:
-        if self.db_statement_timeout_s >= self.db_connect_timeout_s:
+        if self.db_statement_timeout_s > self.db_connect_timeout_s - 1:
             raise ValueError(
-                "DB_STATEMENT_TIMEOUT_S must be below DB_CONNECT_TIMEOUT_S: past the socket "
-                "timeout the client gives up while the server may still commit the statement"
+                "DB_STATEMENT_TIMEOUT_S must be at least 1 s below DB_CONNECT_TIMEOUT_S: past "
+                "the socket timeout the client gives up while the server may still commit"
             )
         return self
 

@@ -86,7 +86,4 @@ def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration; return the names applied by this call."""
     migrations = discover(directory)
     with db.transaction() as conn:
-        # A migration may take longer than a request's statement (an index on a big table);
-        # it stays bounded by the connection's socket timeout.
-        conn.run("SET LOCAL statement_timeout = 0")
         return _apply_pending(conn, migrations)

@@ -92,8 +92,11 @@ def test_a_statement_times_out_on_the_server_before_the_socket_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert load_settings(_env_file=None).db_statement_timeout_s == 8.0
-    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "5")
-    with pytest.raises(ConfigError, match="DB_STATEMENT_TIMEOUT_S must be below"):
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "8")
+    with pytest.raises(ConfigError, match="DB_STATEMENT_TIMEOUT_S must be at least 1 s below"):
         load_settings(_env_file=None)
-    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "4.5")
-    assert load_settings(_env_file=None).db_statement_timeout_s == 4.5
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "7.5")  # under a second of margin
+    with pytest.raises(ConfigError, match="DB_STATEMENT_TIMEOUT_S must be at least 1 s below"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "7")
+    assert load_settings(_env_file=None).db_statement_timeout_s == 7.0
