@@ -62,6 +62,14 @@ class RetryLater(Exception):
         self.retry_after_s = retry_after_s
 
 
+class TaskNotRecorded(Exception):
+    """KIE accepted a task whose id could not be written: the database failed just then."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(task_id)
+        self.task_id = task_id
+
+
 class InProgress(RetryLater):
     """Another attempt holds this job's lease. Nobody is overloaded, so the answer is 409:
     Cloud Tasks throttles a queue on 429 and 503, and retries any other error on the
@@ -220,6 +228,20 @@ class JobService:
             return current  # already submitted or finished: a duplicate task
         try:
             return self._submit_leased(job)
+        except TaskNotRecorded as lost:
+            # KIE runs the task. Its callback names this job and records it; until then the
+            # lease, kept, holds the queue's retry back instead of paying KIE a second time.
+            log.error(
+                "job %s: KIE task %s accepted but not recorded (%s); waiting for its callback",
+                job.id,
+                lost.task_id,
+                lost.__cause__,
+                extra={"job_id": job.id},
+            )
+            raise InProgress(
+                "KIE accepted the task; its callback will record it",
+                float(self.policy.submit_lease_s),
+            ) from None
         except BaseException:
             self._jobs.release_submit_lease(job.id)  # no task recorded: the retry may go
             raise
@@ -258,16 +280,20 @@ class JobService:
             return self._fail(
                 job, classify_kie_failure(str(error.code), error.message), error.message
             )
-        moved = self._jobs.transition(
-            job.id,
-            "submit",
-            JobState.SUBMITTED,
-            kie_task_id=task_id,
-            eta_s=self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s,
-            submitted=True,
-        )
+        try:
+            moved = self._jobs.transition(
+                job.id,
+                "submit",
+                JobState.SUBMITTED,
+                kie_task_id=task_id,
+                eta_s=self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s,
+                submitted=True,
+            )
+            if moved is None:
+                self._jobs.record_task_id(job.id, task_id)  # the callback got here first
+        except Exception as error:
+            raise TaskNotRecorded(task_id) from error
         if moved is None:
-            self._jobs.record_task_id(job.id, task_id)  # the callback got here first
             return self.get(job.id)
         if (moved.client_ref or "").startswith("tg:"):
             # The chat's progress line moves to "generating, about N s" (deliver_result).

@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pg8000.exceptions import DatabaseError
 
 from scripts.job_stack import CALLBACK_SECRET, KIE_KEY, WEBHOOK_KEY, Stack, job_stack
 from shared.domain.money import format_rubles
 from shared.jobs.repository import Job
-from shared.jobs.service import JobPolicy, JobService, RetryLater
+from shared.jobs.service import InProgress, JobPolicy, JobService, RetryLater
 from shared.jobs.states import JobState
 from shared.kie.client import KieClient
 from shared.kie.signing import callback_url, kie_webhook_signature
@@ -315,6 +316,42 @@ def test_a_crash_between_kie_accepting_and_recording_does_not_charge_twice(stack
     assert entries_for(stack, job.id) == ["hold", "capture"]
     assert FUNDS - balance(stack, wallet)[0] <= (job.price_kopecks or 0)
     assert orphan  # KIE did run twice: that cost is ours, never the user's
+
+
+def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database failed right after KIE took the task (a statement timeout, a dropped
+    connection): the lease stays, so the queue's retry waits instead of creating a second
+    paid task, and the callback, which names the job, records the task and finishes it."""
+    entry = FAMILIES["market"]
+    user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    jobs = stack.service._jobs
+    real_transition = jobs.transition
+
+    def failing(job_id: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
+        if job_id == job.id and event == "submit":
+            raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
+        return real_transition(job_id, event, *args, **kwargs)
+
+    stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
+    try:
+        job = stack.service.confirm(job.id)
+        monkeypatch.setattr(jobs, "transition", failing)
+        with pytest.raises(InProgress):
+            stack.service.submit(job.id)
+        monkeypatch.setattr(jobs, "transition", real_transition)
+        with pytest.raises(InProgress):
+            stack.service.submit(job.id)  # the queue's retry, before the callback
+    finally:
+        stack.service._queue = stack.queue
+    done = stack.wait_final(job.id)
+    assert done.state in SUCCESS
+    assert stack.service.submit(job.id).state is done.state  # a late retry does nothing
+    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
+    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+    assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
 def test_double_confirm_holds_and_submits_once(stack: Stack) -> None:
