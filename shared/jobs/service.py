@@ -231,12 +231,12 @@ class JobService:
         except TaskNotRecorded as lost:
             # KIE runs the task. Its callback names this job and records it; until then the
             # lease, kept, holds the queue's retry back instead of paying KIE a second time.
-            log.error(
-                "job %s: KIE task %s accepted but not recorded (%s); waiting for its callback",
+            log.critical(
+                "job %s: KIE task %s accepted but not recorded; waiting for its callback",
                 job.id,
                 lost.task_id,
-                lost.__cause__,
-                extra={"job_id": job.id},
+                exc_info=lost.__cause__,
+                extra={"job_id": job.id, "kie_task_id": lost.task_id, "alert": True},
             )
             raise InProgress(
                 "KIE accepted the task; its callback will record it",
@@ -280,19 +280,25 @@ class JobService:
             return self._fail(
                 job, classify_kie_failure(str(error.code), error.message), error.message
             )
+        eta_s = self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s
         try:
-            moved = self._jobs.transition(
-                job.id,
-                "submit",
-                JobState.SUBMITTED,
-                kie_task_id=task_id,
-                eta_s=self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s,
-                submitted=True,
-            )
-            if moved is None:
-                self._jobs.record_task_id(job.id, task_id)  # the callback got here first
-        except Exception as error:
-            raise TaskNotRecorded(task_id) from error
+            moved = self._record_task(job.id, task_id, eta_s)
+        except Exception:
+            # KIE already runs the task, so a brief database failure (a statement timeout, a
+            # dropped connection) is worth riding out here: both writes are safe to repeat.
+            # Imported on this path only, as in shared/adapters/db.py (cold start).
+            from tenacity import Retrying, stop_after_attempt, wait_exponential
+
+            try:
+                for attempt in Retrying(
+                    stop=stop_after_attempt(3),
+                    wait=wait_exponential(multiplier=0.25, max=1.0),
+                    reraise=True,
+                ):
+                    with attempt:
+                        moved = self._record_task(job.id, task_id, eta_s)
+            except Exception as error:
+                raise TaskNotRecorded(task_id) from error
         if moved is None:
             return self.get(job.id)
         if (moved.client_ref or "").startswith("tg:"):
@@ -304,6 +310,19 @@ class JobService:
                 )
             except Exception as error:
                 log.warning("no progress line for job %s: %s", job.id, error)
+        return moved
+
+    def _record_task(self, job_id: str, task_id: str, eta_s: int) -> Job | None:
+        moved = self._jobs.transition(
+            job_id,
+            "submit",
+            JobState.SUBMITTED,
+            kie_task_id=task_id,
+            eta_s=eta_s,
+            submitted=True,
+        )
+        if moved is None:
+            self._jobs.record_task_id(job_id, task_id)  # the callback got here first
         return moved
 
     # --- kie_callback and the sweeper ---------------------------------------------------

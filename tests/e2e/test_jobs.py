@@ -324,6 +324,7 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     """The database failed right after KIE took the task (a statement timeout, a dropped
     connection): the lease stays, so the queue's retry waits instead of creating a second
     paid task, and the callback, which names the job, records the task and finishes it."""
+    stack.set_sim(delay_s=2.0)  # the callback comes after both attempts below, even on a busy CI
     entry = FAMILIES["market"]
     user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
     job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
@@ -352,6 +353,37 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
     assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
     assert entries_for(stack, job.id) == ["hold", "capture"]
+
+
+def test_a_brief_database_failure_after_kie_took_the_task_is_ridden_out(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = FAMILIES["market"]
+    user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    jobs = stack.service._jobs
+    real_transition = jobs.transition
+    failures = iter([DatabaseError({"C": "57014", "M": "canceling statement"})])
+
+    def failing_once(job_id: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
+        if job_id == job.id and event == "submit":
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+        return real_transition(job_id, event, *args, **kwargs)
+
+    stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
+    try:
+        job = stack.service.confirm(job.id)
+        monkeypatch.setattr(jobs, "transition", failing_once)
+        submitted = stack.service.submit(job.id)
+    finally:
+        stack.service._queue = stack.queue
+    assert submitted.kie_task_id is not None  # recorded on the second try, in-process
+    done = stack.wait_final(job.id)
+    assert done.state in SUCCESS
+    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
+    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
 
 
 def test_double_confirm_holds_and_submits_once(stack: Stack) -> None:
