@@ -312,6 +312,18 @@ class JobService:
                 log.warning("no progress line for job %s: %s", job.id, error)
         return moved
 
+    def _first_poll_s(self, model_id: str) -> int:
+        """When the sweeper first asks KIE about a submitted job."""
+        from shared.registry import get_model
+        from shared.registry.errors import RegistryError
+
+        if self.policy.first_poll_s:
+            return self.policy.first_poll_s
+        try:
+            return get_model(model_id).eta_s + self.policy.late_grace_s
+        except RegistryError:  # removed from the catalogue since: poll after the grace alone
+            return self.policy.late_grace_s
+
     def _record_task(self, job_id: str, task_id: str, eta_s: int) -> Job | None:
         moved = self._jobs.transition(
             job_id,
@@ -367,6 +379,14 @@ class JobService:
         the task id, never the result)."""
         if job.state.final:
             return job
+        if job.state in (JobState.HELD, JobState.QUEUED) and status.task_id:
+            # The callback beat submit_job's recording of the task, or that recording
+            # failed: recorded here, the job is in flight for the sweeper, and a retried
+            # submit finds it submitted instead of paying KIE for a second task.
+            eta_s = self._first_poll_s(job.model_id)
+            job = self._record_task(job.id, status.task_id, eta_s) or self.get(job.id)
+            if job.state.final:
+                return job
         if not status.state.final:
             return self._jobs.transition(job.id, "running", JobState.RUNNING) or self.get(job.id)
         if status.state is TaskState.SUCCESS and self.policy.confirm_results:

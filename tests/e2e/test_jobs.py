@@ -20,6 +20,7 @@ from shared.jobs.repository import Job
 from shared.jobs.service import InProgress, JobPolicy, JobService, RetryLater
 from shared.jobs.states import JobState
 from shared.kie.client import KieClient
+from shared.kie.results import TaskState, TaskStatus
 from shared.kie.signing import callback_url, kie_webhook_signature
 from shared.registry import build_request, enabled_models, get_model, kopecks_for, quote
 from shared.registry.samples import sample_inputs, sample_media_seconds
@@ -384,6 +385,32 @@ def test_a_brief_database_failure_after_kie_took_the_task_is_ridden_out(
     assert done.state in SUCCESS
     tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
     assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+
+
+def test_an_early_progress_callback_records_the_task_so_a_retry_does_not_send_it_again(
+    stack: Stack,
+) -> None:
+    """A progress (not final) callback that arrives before submit_job recorded its task (or
+    after that recording failed) records it: the queue's retry then finds the job submitted."""
+    stack.set_sim(delay_s=2.0)
+    entry = FAMILIES["market"]
+    user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    stack.service._queue = _RecordingQueue()  # no submission by the function
+    try:
+        job = stack.service.confirm(job.id)
+    finally:
+        stack.service._queue = stack.queue
+    url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
+    task_id = stack.kie.create_task(build_request(entry.id, job.inputs, url))  # KIE took it…
+    running = stack.service.on_status(job, TaskStatus(TaskState.RUNNING, task_id=task_id))
+    assert (running.state, running.kie_task_id) == (JobState.RUNNING, task_id)
+    assert stack.service.submit(job.id).state is JobState.RUNNING  # the retry sends nothing
+    done = stack.wait_final(job.id)
+    assert done.state in SUCCESS
+    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
+    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [task_id]
+    assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
 def test_double_confirm_holds_and_submits_once(stack: Stack) -> None:
