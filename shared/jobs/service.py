@@ -301,16 +301,21 @@ class JobService:
                 raise TaskNotRecorded(task_id) from error
         if moved is None:
             return self.get(job.id)
-        if (moved.client_ref or "").startswith("tg:"):
-            # The chat's progress line moves to "generating, about N s" (deliver_result).
-            # Cosmetic: a queue hiccup here must not fail a submission that succeeded.
-            try:
-                self._queue.enqueue(
-                    DELIVER_TARGET, {"job_id": job.id, "progress": True}, name=f"progress-{job.id}"
-                )
-            except Exception as error:
-                log.warning("no progress line for job %s: %s", job.id, error)
+        self._announce_generating(moved)
         return moved
+
+    def _announce_generating(self, job: Job) -> None:
+        """The chat's progress line moves to "generating, about N s" (deliver_result), once
+        per job whoever recorded the task (the task name dedupes). Cosmetic: a queue hiccup
+        here must not fail a submission that succeeded."""
+        if not (job.client_ref or "").startswith("tg:"):
+            return
+        try:
+            self._queue.enqueue(
+                DELIVER_TARGET, {"job_id": job.id, "progress": True}, name=f"progress-{job.id}"
+            )
+        except Exception as error:
+            log.warning("no progress line for job %s: %s", job.id, error)
 
     def _first_poll_s(self, model_id: str) -> int:
         """When the sweeper first asks KIE about a submitted job."""
@@ -383,8 +388,10 @@ class JobService:
             # The callback beat submit_job's recording of the task, or that recording
             # failed: recorded here, the job is in flight for the sweeper, and a retried
             # submit finds it submitted instead of paying KIE for a second task.
-            eta_s = self._first_poll_s(job.model_id)
-            job = self._record_task(job.id, status.task_id, eta_s) or self.get(job.id)
+            moved = self._record_task(job.id, status.task_id, self._first_poll_s(job.model_id))
+            if moved is not None:
+                self._announce_generating(moved)
+            job = moved or self.get(job.id)
             if job.state.final:
                 return job
         if not status.state.final:

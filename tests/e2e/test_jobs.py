@@ -391,21 +391,26 @@ def test_an_early_progress_callback_records_the_task_so_a_retry_does_not_send_it
     stack: Stack,
 ) -> None:
     """A progress (not final) callback that arrives before submit_job recorded its task (or
-    after that recording failed) records it: the queue's retry then finds the job submitted."""
-    stack.set_sim(delay_s=2.0)
+    after that recording failed) records it: the queue's retry then finds the job submitted,
+    and the chat's "generating" line is still asked for."""
+    stack.set_sim(delay_s=10.0)  # the final callback comes well after the steps below
     entry = FAMILIES["market"]
-    user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
-    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
-    stack.service._queue = _RecordingQueue()  # no submission by the function
+    telegram_id = new_telegram_id()
+    user_id, _ = stack.new_wallet(telegram_id, FUNDS)
+    ref = f"tg:{telegram_id}:1"
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=ref)
+    recorded = _RecordingQueue()
+    stack.service._queue = recorded  # no submission by the function; deliveries recorded
     try:
         job = stack.service.confirm(job.id)
+        url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
+        task_id = stack.kie.create_task(build_request(entry.id, job.inputs, url))  # KIE took it
+        running = stack.service.on_status(job, TaskStatus(TaskState.RUNNING, task_id=task_id))
+        assert (running.state, running.kie_task_id) == (JobState.RUNNING, task_id)
+        assert stack.service.submit(job.id).state is JobState.RUNNING  # the retry sends nothing
     finally:
         stack.service._queue = stack.queue
-    url = callback_url(stack.fn("kie_callback"), job.id, CALLBACK_SECRET)
-    task_id = stack.kie.create_task(build_request(entry.id, job.inputs, url))  # KIE took it…
-    running = stack.service.on_status(job, TaskStatus(TaskState.RUNNING, task_id=task_id))
-    assert (running.state, running.kie_task_id) == (JobState.RUNNING, task_id)
-    assert stack.service.submit(job.id).state is JobState.RUNNING  # the retry sends nothing
+    assert ("deliver_result", f"progress-{job.id}") in recorded.tasks
     done = stack.wait_final(job.id)
     assert done.state in SUCCESS
     tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
