@@ -247,12 +247,11 @@ class JobService:
             raise
 
     def _submit_leased(self, job: Job) -> Job:
-        from shared.registry import build_request, get_model
+        from shared.registry import build_request
         from shared.registry.errors import RegistryError
 
         url = callback_url(self.policy.callback_base_url, job.id, self.policy.callback_secret)
         try:
-            entry = get_model(job.model_id)
             request = build_request(job.model_id, job.inputs, url)
         except RegistryError as error:
             # The model was disabled or removed from the catalogue while the job waited:
@@ -280,18 +279,18 @@ class JobService:
             return self._fail(
                 job, classify_kie_failure(str(error.code), error.message), error.message
             )
-        eta_s = self.policy.first_poll_s or entry.eta_s + self.policy.late_grace_s
+        eta_s = self._first_poll_s(job.model_id)
         try:
             moved = self._record_task(job.id, task_id, eta_s)
         except Exception:
             # KIE already runs the task, so a brief database failure (a statement timeout, a
-            # dropped connection) is worth riding out here: both writes are safe to repeat.
-            # Imported on this path only, as in shared/adapters/db.py (cold start).
+            # dropped connection) is worth riding out: two more tries, both writes are safe
+            # to repeat. Imported on this path only, as in shared/adapters/db.py (cold start).
             from tenacity import Retrying, stop_after_attempt, wait_exponential
 
             try:
                 for attempt in Retrying(
-                    stop=stop_after_attempt(3),
+                    stop=stop_after_attempt(2),
                     wait=wait_exponential(multiplier=0.25, max=1.0),
                     reraise=True,
                 ):
@@ -318,16 +317,11 @@ class JobService:
             log.warning("no progress line for job %s: %s", job.id, error)
 
     def _first_poll_s(self, model_id: str) -> int:
-        """When the sweeper first asks KIE about a submitted job."""
+        """When the sweeper first asks KIE about a submitted job. Both callers have found
+        the model in the catalogue already (build_request, handle_callback)."""
         from shared.registry import get_model
-        from shared.registry.errors import RegistryError
 
-        if self.policy.first_poll_s:
-            return self.policy.first_poll_s
-        try:
-            return get_model(model_id).eta_s + self.policy.late_grace_s
-        except RegistryError:  # removed from the catalogue since: poll after the grace alone
-            return self.policy.late_grace_s
+        return self.policy.first_poll_s or get_model(model_id).eta_s + self.policy.late_grace_s
 
     def _record_task(self, job_id: str, task_id: str, eta_s: int) -> Job | None:
         moved = self._jobs.transition(
