@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Request, request
 
+from shared.once import once
+
 LambdaResponse = dict[str, Any]
 
 
-@lru_cache(maxsize=1)
+@once
 def _app() -> Flask:
     # Only for Flask's request context and make_response (JSON bodies, status, headers).
     return Flask("kie_studio_lambda")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from functools import lru_cache
 
 import functions_framework
 import httpx
@@ -22,12 +21,14 @@ from shared.bot.thread_loop import run_on_thread_loop
 from shared.config import ConfigError, get_settings
 from shared.delivery.service import DeliveryService
 from shared.jobs.service import JobNotFound, RetryLater
+from shared.once import once
 from shared.storage.port import ObjectStore
+from shared.tls import verifying_context
 
 Response = tuple[Mapping[str, object], int] | tuple[Mapping[str, object], int, Mapping[str, str]]
 
 
-@lru_cache(maxsize=1)
+@once
 def object_store() -> ObjectStore | None:
     settings = get_settings()
     if not settings.object_store_bucket:
@@ -37,13 +38,13 @@ def object_store() -> ObjectStore | None:
     return S3ObjectStore.from_settings(settings)
 
 
-@lru_cache(maxsize=1)
+@once
 def delivery() -> DeliveryService:
     settings = get_settings()
     return DeliveryService(
         get_database(),
         I18n.load(),
-        httpx.Client(timeout=30),
+        httpx.Client(timeout=30, verify=verifying_context()),
         object_store,
         result_max_bytes=settings.result_max_bytes,
     )

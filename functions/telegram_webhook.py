@@ -9,19 +9,18 @@ The full table is in shared/bot/webhook.py and docs/BOT.md.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import functions_framework
 from flask import Request
 
 from shared.bootstrap import get_database
 from shared.bot.webhook import SECRET_HEADER, TelegramWebhook
 from shared.config import ConfigError, get_settings
+from shared.once import once
 
 Response = tuple[dict[str, object], int, dict[str, str]]
 
 
-@lru_cache(maxsize=1)
+@once
 def get_webhook() -> TelegramWebhook:
     """Built on the first request and kept by the warm instance (Dispatcher, pool)."""
     settings = get_settings()

@@ -6,12 +6,12 @@ at import; functions call the getters on first use.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shared.adapters.db import Database, parse_database_url
 from shared.config import Settings, get_settings
 from shared.observability.logs import configure_logging, set_trace
+from shared.once import once
 from shared.services.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -57,25 +57,25 @@ def make_database(url: str, settings: Settings) -> Database:
     )
 
 
-@lru_cache(maxsize=1)
+@once
 def get_database() -> Database:
     settings = get_settings()
     return make_database(database_url(settings), settings)
 
 
-@lru_cache(maxsize=1)
+@once
 def get_ledger() -> Ledger:
     return Ledger(get_database(), default_hold_ttl_s=get_settings().hold_ttl_s)
 
 
-@lru_cache(maxsize=1)
+@once
 def get_task_queue() -> TaskQueue:
     from shared.queue import task_queue_from_settings
 
     return task_queue_from_settings(get_settings())
 
 
-@lru_cache(maxsize=1)
+@once
 def get_kie_client() -> KieClient:
     from shared.kie.client import KieClient
     from shared.kie.errors import KieConfigError
@@ -91,7 +91,7 @@ def get_kie_client() -> KieClient:
     )
 
 
-@lru_cache(maxsize=1)
+@once
 def get_job_service() -> JobService:
     # Imported here: the jobs stack (registry, httpx) is only paid for by functions that use it.
     from shared.jobs.service import JobPolicy, JobService

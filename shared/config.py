@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.once import once
 
 # Good enough for a laptop, refused in production (see the validator below).
 DEV_CALLBACK_SECRET = "local-development-only-callback-secret"  # noqa: S105
@@ -327,7 +328,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(describe_validation_error(error)) from None
 
 
-@lru_cache(maxsize=1)
+@once
 def get_settings() -> Settings:
     """The process-wide settings, read once (warm invocations reuse them)."""
     return load_settings()

@@ -8,6 +8,7 @@ from shared.bot.callbacks import model_key
 from shared.bot.i18n import Locale
 from shared.config import get_settings
 from shared.domain.money import format_rubles
+from shared.once import once
 from shared.registry import (
     RegistryError,
     categories,
@@ -21,7 +22,7 @@ from shared.registry.schema import ModelEntry
 PAGE_SIZE = 6
 
 
-@lru_cache(maxsize=1)
+@once
 def models_by_key() -> dict[str, ModelEntry]:
     return {model_key(entry.id): entry for entry in enabled_models()}
 

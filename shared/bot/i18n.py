@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import string
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+
+from shared.once import once
 
 Locale = Literal["ru", "en"]
 LOCALES: tuple[Locale, ...] = ("ru", "en")
@@ -76,6 +77,6 @@ class I18n:
         return problems
 
 
-@lru_cache(maxsize=1)
+@once
 def get_i18n() -> I18n:
     return I18n.load()

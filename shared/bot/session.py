@@ -25,16 +25,15 @@ tests/integration/test_bot_webhook.py exercises every path through it).
 from __future__ import annotations
 
 import asyncio
-import ssl
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import certifi
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiohttp import ClientSession, TCPConnector
+
+from shared.tls import verifying_context
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -43,20 +42,13 @@ if TYPE_CHECKING:
 _RESPONSE_MODELS: dict[Any, type[Response[Any]]] = {}
 
 
-@lru_cache(maxsize=1)
-def shared_ssl_context() -> ssl.SSLContext:
-    # The same context AiohttpSession builds; SSLContext is safe to share between
-    # connections and threads once configured.
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 class InvocationSession(AiohttpSession):
     def __init__(self, api: TelegramAPIServer) -> None:
         BaseSession.__init__(self, api=api)
         self._session = None
         self._connector_type = TCPConnector
         self._connector_init = {
-            "ssl": shared_ssl_context(),
+            "ssl": verifying_context(),  # the one AiohttpSession would build
             "limit": 100,
             "ttl_dns_cache": 3600,
         }

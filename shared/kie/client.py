@@ -17,6 +17,7 @@ from shared.kie.errors import KieError, KieRejected, KieRetryable, error_for_cod
 from shared.kie.results import MalformedResult, TaskState, TaskStatus, message_of, parse_record
 from shared.queue.backoff import retry_after_s
 from shared.registry import KieRequest
+from shared.tls import context_for
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -36,11 +37,20 @@ class KieClient:
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"}
         timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+        # Given a context, httpx does not load the CA bundle again for each client.
         self._api = httpx.Client(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=context_for(base_url),
         )
         self._upload = httpx.Client(
-            base_url=upload_base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=upload_base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=context_for(upload_base_url),
         )
 
     def close(self) -> None:

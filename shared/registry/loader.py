@@ -7,11 +7,11 @@ time it is asked for, and the result is cached for the warm invocations that fol
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.once import once
 from shared.registry.errors import RegistryDataError, UnknownModelError
 
 if TYPE_CHECKING:
@@ -112,16 +112,6 @@ def load_registry(path: Path | None = None) -> Registry:
     return Registry(read_catalogue(path), path)
 
 
-_default: Registry | None = None
-_default_lock = threading.Lock()
-
-
+@once
 def _default_registry() -> Registry:
-    # Locked: a fresh instance's first burst (one request per thread) would otherwise read
-    # and index the catalogue once per thread, as functools.lru_cache did.
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = Registry(read_catalogue(CATALOGUE_PATH), CATALOGUE_PATH)
-    return _default
+    return Registry(read_catalogue(CATALOGUE_PATH), CATALOGUE_PATH)

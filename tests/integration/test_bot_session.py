@@ -20,9 +20,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods.base import Response
 from aiogram.types import User
 
-from shared.bot.session import InvocationSession, shared_ssl_context
+from shared.bot.session import InvocationSession
 from shared.bot.thread_loop import run_on_thread_loop, thread_session
 from shared.keep_alive_server import KeepAliveServer
+from shared.tls import verifying_context
 from tests.integration.test_bot_webhook import BOT_ID, TOKEN, BotApiRecorder
 
 
@@ -68,7 +69,7 @@ def test_a_bot_per_invocation_calls_the_api_and_closes_its_connections(api_base:
 def test_sessions_share_the_process_ssl_context(api_base: str) -> None:
     api = TelegramAPIServer.from_base(api_base)
     first, second = InvocationSession(api), InvocationSession(api)
-    assert first._connector_init["ssl"] is second._connector_init["ssl"] is shared_ssl_context()
+    assert first._connector_init["ssl"] is second._connector_init["ssl"] is verifying_context()
 
 
 def test_a_thread_keeps_its_session_and_its_connection_between_invocations(

@@ -54,7 +54,7 @@ def test_an_invalid_entry_fails_when_used_with_its_id(tmp_path: Path) -> None:
 
 def test_a_burst_of_first_calls_reads_the_catalogue_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh instance's first requests arrive together, one per thread."""
-    monkeypatch.setattr(loader, "_default", None)
+    loader._default_registry.cache_clear()
     reads: list[Path] = []
     real_read = loader.read_catalogue
 
