@@ -307,6 +307,14 @@ class Database:
 
     def in_transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction, again from the start on 40001/40P01."""
+        try:
+            # The first try skips tenacity, as run's does: its import and its bookkeeping
+            # are for the rare retry, not for every job's state change.
+            with self.transaction() as conn:
+                return work(conn)
+        except DatabaseError as error:
+            if not is_retryable(error):
+                raise
         for attempt in self._retrying():
             with attempt, self.transaction() as conn:
                 return work(conn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,6 +18,8 @@ from shared.adapters.migrate import MigrationError, discover, migrate
 from shared.bootstrap import make_database
 from shared.config import load_settings
 from tests.conftest import DatabaseFactory
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_warm_pool_reuses_its_connection(db: Database) -> None:
@@ -110,6 +114,24 @@ def test_a_non_retryable_error_surfaces_at_once(db: Database) -> None:
     with pytest.raises(DatabaseError):
         db.in_transaction(work)
     assert calls == 1
+
+
+def test_a_transaction_that_commits_first_time_never_loads_tenacity(
+    db: Database, pg_server_url: str
+) -> None:
+    """tenacity is for the rare retry: a cold start's first state change does not import it,
+    nor does any warm transaction pay its bookkeeping."""
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + db.params.database
+    probe = (
+        "import sys; from shared.adapters.db import Database, parse_database_url; "
+        f"d = Database(parse_database_url({url!r})); "
+        "print(d.in_transaction(lambda conn: conn.run('SELECT 41 + 1'))[0][0], "
+        "d.run('SELECT 1')[0][0], 'tenacity' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["42", "1", "False"]
 
 
 def _locked_row(db: Database) -> None:
