@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import random
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -244,7 +246,9 @@ class Database:
         finally:
             self._slots.release()
 
-    def _retrying(self, also: Callable[[BaseException], bool] | None = None) -> Retrying:
+    def _retrying(
+        self, attempts: int, also: Callable[[BaseException], bool] | None = None
+    ) -> Retrying:
         # Imported on the first retry only: tenacity costs a cold start ~50 ms, and the
         # happy path never needs it.
         from tenacity import (
@@ -259,10 +263,24 @@ class Database:
 
         return Retrying(
             retry=retry_if_exception(should_retry),
-            stop=stop_after_attempt(self._retries_max),
+            stop=stop_after_attempt(attempts),
             wait=wait_random_exponential(multiplier=0.005, max=0.25),
             reraise=True,
         )
+
+    def _retry(
+        self,
+        failed: BaseException,
+        call: Callable[[], T],
+        also: Callable[[BaseException], bool] | None = None,
+    ) -> T:
+        """`call` failed its first try with `failed`, an error worth retrying: the rest of
+        DB_RETRIES_MAX attempts in all. The first retry waits too, jittered, so the two
+        victims of one deadlock do not meet again at once."""
+        if self._retries_max < 2:
+            raise failed
+        time.sleep(random.uniform(0, 0.005))  # noqa: S311 - jitter, not a secret
+        return self._retrying(self._retries_max - 1, also)(call)
 
     def run(self, sql: str, *, idempotent: bool = False, **params: Any) -> list[list[Any]]:
         """One statement in its own transaction, retried on serialization failure or
@@ -273,11 +291,9 @@ class Database:
         except (DatabaseError, InterfaceError) as error:
             if not (is_retryable(error) or (idempotent and isinstance(error, InterfaceError))):
                 raise
+            failed = error
         also = (lambda e: isinstance(e, InterfaceError)) if idempotent else None
-        for attempt in self._retrying(also):
-            with attempt:
-                return self._run_once(sql, params)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+        return self._retry(failed, lambda: self._run_once(sql, params), also)
 
     def _run_once(self, sql: str, params: dict[str, Any]) -> list[list[Any]]:
         with self.connection() as conn:
@@ -310,15 +326,16 @@ class Database:
         try:
             # The first try skips tenacity, as run's does: its import and its bookkeeping
             # are for the rare retry, not for every job's state change.
-            with self.transaction() as conn:
-                return work(conn)
+            return self._transact(work)
         except DatabaseError as error:
             if not is_retryable(error):
                 raise
-        for attempt in self._retrying():
-            with attempt, self.transaction() as conn:
-                return work(conn)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+            failed = error
+        return self._retry(failed, lambda: self._transact(work))
+
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        with self.transaction() as conn:
+            return work(conn)
 
     def close(self) -> None:
         while True:

@@ -116,6 +116,39 @@ def test_a_non_retryable_error_surfaces_at_once(db: Database) -> None:
     assert calls == 1
 
 
+# A sequence advances whatever happens to the transaction: it counts the tries.
+COUNTED_SERIALIZATION_FAILURE = (
+    "DO $$ BEGIN PERFORM nextval('tries'); "
+    "RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$"
+)
+
+
+@pytest.mark.parametrize("retries_max", [1, 3])
+def test_db_retries_max_counts_every_attempt_the_first_included(
+    make_test_database: DatabaseFactory, retries_max: int
+) -> None:
+    """DB_RETRIES_MAX is attempts in all, for a transaction and for a single statement:
+    1 means no retry."""
+    database = Database(
+        make_test_database(migrated=False).params, max_size=1, retries_max=retries_max
+    )
+    database.run("CREATE SEQUENCE tries")
+
+    def tries() -> int:
+        last_value, called = database.run("SELECT last_value, is_called FROM tries")[0]
+        database.run("ALTER SEQUENCE tries RESTART")
+        return int(last_value) if called else 0
+
+    with pytest.raises(DatabaseError) as failure:
+        database.in_transaction(lambda conn: conn.run(COUNTED_SERIALIZATION_FAILURE))
+    assert sqlstate(failure.value) == "40001"
+    assert tries() == retries_max
+    with pytest.raises(DatabaseError):
+        database.run(COUNTED_SERIALIZATION_FAILURE)
+    assert tries() == retries_max
+    database.close()
+
+
 def test_a_transaction_that_commits_first_time_never_loads_tenacity(
     db: Database, pg_server_url: str
 ) -> None:
