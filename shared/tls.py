@@ -1,12 +1,14 @@
 """TLS for our outbound HTTP clients: one verifying context per process.
 
-Building a verifying context loads the certifi CA bundle, ~25 ms of CPU here; httpx and
-aiohttp do it for every client they make unless given a context. An SSLContext is safe
-to share between clients, connections and threads once configured.
+Building a verifying context loads a CA bundle, ~25 ms of CPU here; httpx and aiohttp do it
+for every client they make unless given a context. The KIE client, deliveries and aiogram
+share this one (httpx and aiohttp only set the same ALPN protocols on it per connection).
+urllib3 is not given it: it rewrites a context's verification settings per connection.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 
 import certifi
@@ -16,6 +18,12 @@ from shared.once import once
 
 @once
 def verifying_context() -> ssl.SSLContext:
+    # The bundle httpx itself would choose: SSL_CERT_FILE or SSL_CERT_DIR when set (a
+    # company's own root, say), else certifi's.
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=cafile)
+    if capath := os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=capath)
     return ssl.create_default_context(cafile=certifi.where())
 
 

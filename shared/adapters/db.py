@@ -140,10 +140,20 @@ def parse_database_url(url: str) -> ConnectParams:
     )
 
 
-@lru_cache(maxsize=4)
+_ssl_context_lock = threading.Lock()
+
+
 def ssl_context_for(ssl_mode: str | None) -> ssl.SSLContext | bool | None:
     """What pg8000 needs for libpq's sslmode, built once per process (loading the trusted
-    roots costs ~50 ms of CPU, too much for every new connection).
+    roots costs ~50 ms of CPU, too much for every new connection) by whichever thread of a
+    fresh instance's first connections comes first (shared/once.py says why)."""
+    with _ssl_context_lock:
+        return _ssl_context_for(ssl_mode)
+
+
+@lru_cache(maxsize=4)
+def _ssl_context_for(ssl_mode: str | None) -> ssl.SSLContext | bool | None:
+    """What each sslmode means here.
 
     No sslmode, or `disable`: plain, without even asking (pg8000's own default would try
     TLS without checking anything, paying that cost for no real protection). `prefer` and

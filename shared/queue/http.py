@@ -51,8 +51,6 @@ class HttpTaskQueue:
             if self._client is None:
                 import urllib3
 
-                from shared.tls import context_for
-
                 retries = urllib3.Retry(
                     total=None,
                     connect=self._connect_attempts - 1,
@@ -60,14 +58,14 @@ class HttpTaskQueue:
                     status=0,
                     other=0,
                     redirect=False,
-                    backoff_factor=0.05,
+                    backoff_factor=0.1,  # the first retry at once, then 0.2 s, 0.4 s, …
                     backoff_max=0.5,
                 )
+                # Plain http needs no TLS context; for https urllib3 builds its own. Room
+                # for every thread of a busy local host (gunicorn runs 8, werkzeug more):
+                # a full pool drops the extra connection with a warning after each use.
                 self._client = urllib3.PoolManager(
-                    maxsize=8,
-                    retries=retries,
-                    timeout=self._timeout_s,
-                    ssl_context=context_for(self._enqueue_url),
+                    maxsize=32, retries=retries, timeout=self._timeout_s
                 )
             return self._client
 

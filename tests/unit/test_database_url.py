@@ -63,3 +63,12 @@ def test_tls_contexts_check_as_much_as_the_mode_says() -> None:
     assert isinstance(full, ssl.SSLContext)
     assert full.check_hostname and full.verify_mode == ssl.CERT_REQUIRED
     assert ssl_context_for("verify-full") is full  # built once per process
+
+
+def test_a_burst_of_first_connections_builds_one_tls_context() -> None:
+    from shared.adapters import db
+    from tests.threads import all_at_once
+
+    db._ssl_context_for.cache_clear()
+    contexts = all_at_once(lambda: db.ssl_context_for("verify-ca"))
+    assert all(context is contexts[0] for context in contexts)

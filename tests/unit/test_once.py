@@ -3,29 +3,14 @@ when a fresh instance's first requests ask for them together."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
 from shared.once import once
 from tests.bootstrap_caches import clear_bootstrap_caches
-
-T = TypeVar("T")
-
-
-def all_at_once(get: Callable[[], T], threads: int = 8) -> list[T]:
-    start = threading.Barrier(threads)
-
-    def first_call(_: int) -> T:
-        start.wait()
-        return get()
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(first_call, range(threads)))
+from tests.threads import all_at_once
 
 
 def test_threads_asking_together_build_the_value_once() -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.registry import RegistryDataError, UnknownModelError, load_registry, loader
-from shared.registry.loader import CATALOGUE_PATH, Registry
+from shared.registry.loader import CATALOGUE_PATH
+from tests.threads import all_at_once
 
 
 def test_loading_validates_no_entry_until_one_is_asked_for() -> None:
@@ -64,13 +63,6 @@ def test_a_burst_of_first_calls_reads_the_catalogue_once(monkeypatch: pytest.Mon
         return real_read(path)
 
     monkeypatch.setattr(loader, "read_catalogue", counted)
-    start = threading.Barrier(8)
-
-    def first_call() -> Registry:
-        start.wait()
-        return load_registry()
-
-    with ThreadPoolExecutor(8) as pool:
-        registries = list(pool.map(lambda _: first_call(), range(8)))
+    registries = all_at_once(load_registry)
     assert reads == [CATALOGUE_PATH]
     assert all(r is registries[0] for r in registries)

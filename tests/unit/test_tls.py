@@ -4,6 +4,10 @@ a plain-http client (loopback peers) loads none, yet could never accept a certif
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
+
+import certifi
+import pytest
 
 from shared.kie.client import KieClient
 from shared.tls import context_for, verifying_context
@@ -37,3 +41,20 @@ def test_plain_http_loads_no_bundle_and_trusts_nothing() -> None:
     assert context.cert_store_stats()["x509_ca"] == 0
     assert context.verify_mode is ssl.CERT_REQUIRED  # an https redirect could not pass
     assert context_for("https://example.org") is verifying_context()
+
+
+def test_a_bundle_named_by_ssl_cert_file_is_the_one_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx itself reads it: a company's own root CA reaches every outbound client."""
+    bundle = Path(certifi.where()).read_text()
+    first_cert = bundle[bundle.index("-----BEGIN CERTIFICATE-----") :]
+    first_cert = first_cert[: first_cert.index("-----END CERTIFICATE-----") + 25] + "\n"
+    own = tmp_path / "own-root.pem"
+    own.write_text(first_cert)
+    monkeypatch.setenv("SSL_CERT_FILE", str(own))
+    verifying_context.cache_clear()
+    try:
+        assert verifying_context().cert_store_stats()["x509_ca"] == 1
+    finally:
+        verifying_context.cache_clear()
