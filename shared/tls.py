@@ -2,7 +2,7 @@
 
 Building a verifying context loads a CA bundle, ~25 ms of CPU here; httpx and aiohttp do it
 for every client they make unless given a context. The KIE client, deliveries and aiogram
-share this one (httpx and aiohttp only set the same ALPN protocols on it per connection).
+share this one (httpcore sets the same ALPN protocols on it per connection, aiohttp nothing).
 urllib3 is not given it: it rewrites a context's verification settings per connection.
 """
 

@@ -274,7 +274,8 @@ class Database:
         return Retrying(
             retry=retry_if_exception(should_retry),
             stop=stop_after_attempt(attempts),
-            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            # After the jittered 5 ms before the first retry: up to 10, 20, 40 ms, …
+            wait=wait_random_exponential(multiplier=0.01, max=0.25),
             reraise=True,
         )
 

@@ -58,7 +58,7 @@ class HttpTaskQueue:
                     status=0,
                     other=0,
                     redirect=False,
-                    backoff_factor=0.1,  # the first retry at once, then 0.2 s, 0.4 s, …
+                    backoff_factor=0.1,  # the first retry at once, then 0.2 s, 0.4 s, 0.5 s at most
                     backoff_max=0.5,
                 )
                 # Plain http needs no TLS context; for https urllib3 builds its own. Room

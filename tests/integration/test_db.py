@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pg8000.converters import timestamp_in
-from pg8000.exceptions import DatabaseError
+from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared.adapters.db import Connection, Database, PoolExhausted, sqlstate
 from shared.adapters.migrate import MigrationError, discover, migrate
@@ -123,7 +123,7 @@ COUNTED_SERIALIZATION_FAILURE = (
 )
 
 
-@pytest.mark.parametrize("retries_max", [1, 3])
+@pytest.mark.parametrize("retries_max", [1, 2, 3])
 def test_db_retries_max_counts_every_attempt_the_first_included(
     make_test_database: DatabaseFactory, retries_max: int
 ) -> None:
@@ -147,6 +147,27 @@ def test_db_retries_max_counts_every_attempt_the_first_included(
         database.run(COUNTED_SERIALIZATION_FAILURE)
     assert tries() == retries_max
     database.close()
+
+
+def test_only_an_idempotent_statement_is_resent_after_its_connection_dropped(
+    make_test_database: DatabaseFactory,
+) -> None:
+    params = make_test_database(migrated=False).params
+    database = Database(params, max_size=1)
+    admin = Database(params, max_size=1)
+
+    def drop_the_pooled_connection() -> None:
+        pid = database.run("SELECT pg_backend_pid()")[0][0]
+        admin.run("SELECT pg_terminate_backend(:pid)", pid=pid)
+
+    drop_the_pooled_connection()
+    assert database.run("SELECT 1", idempotent=True) == [[1]]  # again, on a new connection
+    drop_the_pooled_connection()
+    with pytest.raises(InterfaceError):
+        database.run("SELECT 1")  # it may have run: the caller decides
+    assert database.run("SELECT 2") == [[2]]  # the broken connection left the pool
+    database.close()
+    admin.close()
 
 
 def test_a_transaction_that_commits_first_time_never_loads_tenacity(

@@ -4,6 +4,7 @@ a plain-http client (loopback peers) loads none, yet could never accept a certif
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import certifi
@@ -18,6 +19,17 @@ def ssl_context_of(client: object) -> ssl.SSLContext:
     return context
 
 
+@pytest.fixture
+def default_bundle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """certifi's bundle, whatever the machine's SSL_CERT_FILE / SSL_CERT_DIR say."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    verifying_context.cache_clear()
+    yield
+    verifying_context.cache_clear()
+
+
+@pytest.mark.usefixtures("default_bundle")
 def test_kie_clients_share_the_process_bundle_and_verify_hosts() -> None:
     first = KieClient(
         base_url="https://api.kie.ai", upload_base_url="https://kieai.redpandaai.co", api_key="k"
