@@ -96,6 +96,16 @@ def line_edits(stack: Stack, user_id: int, message_id: int) -> list[str]:
     ]
 
 
+def wait_for_edit(stack: Stack, user_id: int, message_id: int, fragment: str) -> None:
+    """Until the bot has edited `fragment` into the message, however soon a later edit
+    replaced it (a fast job goes from "started" to "done" between two looks at the chat)."""
+    deadline = time.monotonic() + 30
+    while not any(fragment in text for text in line_edits(stack, user_id, message_id)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{fragment!r} never edited in: {bot_messages(stack, user_id)}")
+        time.sleep(0.1)
+
+
 def last_line(stack: Stack, user_id: int, message_id: int) -> str:
     message = next(m for m in bot_messages(stack, user_id) if m["message_id"] == message_id)
     return str(message.get("text") or "")
@@ -263,7 +273,7 @@ def test_not_enough_money_is_said_plainly_and_nothing_is_held(stack: Stack) -> N
         ),
     )
     press(stack, user_id, confirm, "▶ Запустить за")
-    wait_for(stack, user_id, lambda m: "Списано в резерв" in (m.get("text") or ""))
+    wait_for_edit(stack, user_id, confirm["message_id"], "Списано в резерв")
     holds = stack.db.run("SELECT count(*) FROM holds WHERE wallet_id = :w", w=account.wallet_id)
     assert holds[0][0] == 1
 
@@ -280,7 +290,7 @@ def test_run_again_after_the_run_itself_started_makes_no_second_job(stack: Stack
     refusal = wait_for(stack, user_id, lambda m: "Не хватает средств" in (m.get("text") or ""))
     Ledger(stack.db, default_hold_ttl_s=3600).topup(account.wallet_id, FUNDS, f"ra:{user_id}")
     press(stack, user_id, summary, "▶ Запустить")
-    wait_for(stack, user_id, lambda m: "Списано в резерв" in (m.get("text") or ""))
+    wait_for_edit(stack, user_id, summary["message_id"], "Списано в резерв")
     label = next(b for b in buttons(refusal) if b.startswith("▶ Запустить снова"))
     answer = stack.telegram.press(user_id, refusal["message_id"], label)
     assert answer["answer"]["text"].startswith("Эта генерация уже запущена")
