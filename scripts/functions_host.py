@@ -38,10 +38,11 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def warm_up() -> None:
     """Load what the functions otherwise load on their first requests (they defer it to keep
     a cold start short): the KIE client and httpx's transport, the sandbox queue's client,
-    tenacity for retries, and the registry's catalogue. Under gunicorn's --preload the master
-    does it once before it forks, so each worker starts as a warm instance would be, instead
-    of importing all this in the middle of its first jobs (13% of the functions' samples in
-    bench_jobs' first 15 s). Nothing here opens a connection or starts a thread."""
+    tenacity for retries, and the registry's catalogue, validated. Under gunicorn's
+    --preload the master does it once before it forks, so each worker starts as a warm
+    instance would be, instead of importing all this in the middle of its first jobs (13% of
+    the functions' samples in bench_jobs' first 15 s). It opens no connection and starts no
+    thread."""
     import httpcore  # noqa: F401  (httpx imports it on its first transport)
     import tenacity  # noqa: F401
     import urllib3  # noqa: F401
@@ -50,7 +51,11 @@ def warm_up() -> None:
     import shared.queue.http  # noqa: F401
     from shared.registry import load_registry
 
-    load_registry()
+    registry = load_registry()
+    # Every entry and family validated, which each worker otherwise did on its first jobs
+    # (pydantic builds the validators on first use: ~50 ms for the first entry alone).
+    for entry in registry.models(enabled_only=False):
+        registry.family(entry.family)
 
 
 def build_app(names: Iterable[str] = FUNCTIONS) -> WsgiApp:
