@@ -48,7 +48,7 @@ class InvocationSession(AiohttpSession):
         self._session = None
         self._connector_type = TCPConnector
         self._connector_init = {
-            "ssl": verifying_context(),  # the one AiohttpSession would build
+            "ssl": verifying_context(),  # the process's one (shared/tls.py), not one per Bot
             "limit": 100,
             "ttl_dns_cache": 3600,
         }
