@@ -35,6 +35,10 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 # Prepared statements kept per connection; the hot paths use a handful.
 STATEMENT_CACHE_MAX = 64
+# A connection lost under a statement: pg8000 says InterfaceError ("network error") when it
+# reads the end of the stream, and lets the socket's own error through when the server's
+# reset comes first (ConnectionResetError, seen in a test run; a socket timeout is one too).
+BROKEN_CONNECTION: tuple[type[Exception], ...] = (InterfaceError, OSError)
 _IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
 TIMESTAMP_OID, TIMESTAMPTZ_OID = 1114, 1184
 
@@ -299,11 +303,11 @@ class Database:
         try:
             # The first try skips tenacity's bookkeeping: the hot path almost never retries.
             return self._run_once(sql, params)
-        except (DatabaseError, InterfaceError) as error:
-            if not (is_retryable(error) or (idempotent and isinstance(error, InterfaceError))):
+        except (DatabaseError, *BROKEN_CONNECTION) as error:
+            if not (is_retryable(error) or (idempotent and isinstance(error, BROKEN_CONNECTION))):
                 raise
             failed = error
-        also = (lambda e: isinstance(e, InterfaceError)) if idempotent else None
+        also = (lambda e: isinstance(e, BROKEN_CONNECTION)) if idempotent else None
         return self._retry(failed, lambda: self._run_once(sql, params), also)
 
     def _run_once(self, sql: str, params: dict[str, Any]) -> list[list[Any]]:

@@ -13,7 +13,13 @@ import pytest
 from pg8000.converters import timestamp_in
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from shared.adapters.db import Connection, Database, PoolExhausted, sqlstate
+from shared.adapters.db import (
+    BROKEN_CONNECTION,
+    Connection,
+    Database,
+    PoolExhausted,
+    sqlstate,
+)
 from shared.adapters.migrate import MigrationError, discover, migrate
 from shared.bootstrap import make_database
 from shared.config import load_settings
@@ -160,10 +166,13 @@ def test_only_an_idempotent_statement_is_resent_after_its_connection_dropped(
         pid = database.run("SELECT pg_backend_pid()")[0][0]
         admin.run("SELECT pg_terminate_backend(:pid)", pid=pid)
 
+    # pg8000 reports a lost connection either way (InterfaceError, or the socket's own
+    # ConnectionResetError), as the timing falls: ten drops meet both.
+    for _ in range(10):
+        drop_the_pooled_connection()
+        assert database.run("SELECT 1", idempotent=True) == [[1]]  # again, on a new one
     drop_the_pooled_connection()
-    assert database.run("SELECT 1", idempotent=True) == [[1]]  # again, on a new connection
-    drop_the_pooled_connection()
-    with pytest.raises(InterfaceError):
+    with pytest.raises(BROKEN_CONNECTION):
         database.run("SELECT 1")  # it may have run: the caller decides
     assert database.run("SELECT 2") == [[2]]  # the broken connection left the pool
     database.close()
@@ -309,8 +318,6 @@ def test_a_badly_named_migration_is_refused(tmp_path: Path) -> None:
 
 def test_sslmode_require_is_refused_by_a_server_without_tls(pg_server_url: str) -> None:
     from dataclasses import replace
-
-    from pg8000.exceptions import InterfaceError
 
     from shared.adapters.db import parse_database_url
 
