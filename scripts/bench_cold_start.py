@@ -30,9 +30,10 @@ from typing import NamedTuple
 import httpx
 
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
 from shared.kie.signing import callback_url
+from shared.local_ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "cold-start-secret"  # noqa: S105 - a throwaway value for a local run

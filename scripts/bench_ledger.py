@@ -25,8 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shared.adapters.db import ConnectParams, Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port, pg_binary
+from shared.adapters.embedded_pg import EmbeddedPostgres, pg_binary
 from shared.adapters.migrate import migrate
+from shared.local_ports import free_port
 from shared.services.ledger import Ledger
 from shared.services.ledger_audit import audit_ledger
 from shared.services.users import open_account

@@ -49,8 +49,9 @@ from scripts.listening import wait_listening
 from scripts.telegram_emulator.client import TelegramUsers
 from scripts.telegram_emulator.process import emulator_process
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
+from shared.local_ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}

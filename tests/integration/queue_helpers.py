@@ -28,7 +28,7 @@ from google.cloud.tasks_v2 import CreateTaskRequest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from shared.adapters.embedded_pg import free_port
+from shared.local_ports import free_port
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from shared.adapters.embedded_pg import free_port
+from shared.local_ports import free_port
 from shared.queue import sqs as sqs_module
 from shared.queue.port import InvalidDelay, UnknownTarget
 from shared.queue.sqs import RetryAfter, SqsTaskQueue, handle_sqs_batch

@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from shared.adapters.db import Database
-from shared.adapters.embedded_pg import free_port
+from shared.local_ports import free_port
 from tests.conftest import DatabaseFactory
 from tests.ids import new_telegram_id
 

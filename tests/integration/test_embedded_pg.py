@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.adapters.db import Database, parse_database_url
-from shared.adapters.embedded_pg import EmbeddedPostgres, free_port
+from shared.adapters.embedded_pg import EmbeddedPostgres
+from shared.local_ports import free_port
 
 
 def test_a_server_below_a_private_directory_leaves_it_unlistable(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shared.adapters.embedded_pg import free_port
 from shared.config import load_settings
+from shared.local_ports import free_port
 from shared.queue import (
     EnqueueFailed,
     InvalidDelay,

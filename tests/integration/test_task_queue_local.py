@@ -196,7 +196,7 @@ def test_dead_letter_after_max_attempts(target: tuple[RecordingTarget, str]) -> 
 
 
 def test_unreachable_target_is_retried_then_dead() -> None:
-    from shared.adapters.embedded_pg import free_port
+    from shared.local_ports import free_port
 
     with make_queue(f"http://127.0.0.1:{free_port()}/fn", min_backoff_s=0.01, max_attempts=2) as q:
         q.enqueue("submit_job", {})
