@@ -159,6 +159,16 @@ class JobRepository:
             only_if="state IN ('held', 'queued')",
         )
 
+    def extend_submit_lease(self, job_id: str, lease_s: float) -> None:
+        """Lengthen the lease the caller holds (a slow model's attempt); never shortens it."""
+        self._db.run(
+            "UPDATE jobs SET submit_lease_until = greatest(submit_lease_until, "
+            "now() + make_interval(secs => :lease_s)) "
+            "WHERE id = CAST(:id AS uuid) AND submit_lease_until > now()",
+            id=job_id,
+            lease_s=float(lease_s),
+        )
+
     def release_submit_lease(self, job_id: str) -> None:
         """The attempt is over without a task: the next one may go at once. The lease ends
         now rather than vanishing: its end is when the job was last tried (the sweeper

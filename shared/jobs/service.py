@@ -65,9 +65,10 @@ class RetryLater(Exception):
 class TaskNotRecorded(Exception):
     """KIE accepted a task whose id could not be written: the database failed just then."""
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, task_id: str, lease_s: int) -> None:
         super().__init__(task_id)
         self.task_id = task_id
+        self.lease_s = lease_s  # how long the kept lease holds retries back
 
 
 class InProgress(RetryLater):
@@ -101,7 +102,8 @@ class JobPolicy:
     redeliver_max: int = 5
     sweep_batch: int = 50
     # Longer than any submit_job run (120 s on Cloud Functions, 60 s on Lambda): a lease
-    # still held means an attempt may still be talking to KIE.
+    # still held means an attempt may still be talking to KIE. A slower model's attempt
+    # holds it until that model's callback is due (_submit_lease_s).
     submit_lease_s: int = 180
     # Longer than any deliver_result run (600 s on Cloud Functions, 300 s on Lambda).
     deliver_lease_s: int = 660
@@ -239,8 +241,7 @@ class JobService:
                 extra={"job_id": job.id, "kie_task_id": lost.task_id, "alert": True},
             )
             raise InProgress(
-                "KIE accepted the task; its callback will record it",
-                float(self.policy.submit_lease_s),
+                "KIE accepted the task; its callback will record it", float(lost.lease_s)
             ) from None
         except BaseException:
             self._jobs.release_submit_lease(job.id)  # no task recorded: the retry may go
@@ -258,6 +259,9 @@ class JobService:
             # no retry can help, and the user's money must not wait for the deadline.
             log.warning("job %s can no longer be sent: %s", job.id, error)
             return self._fail(job, FailureCode.SERVICE_UNAVAILABLE, str(error))
+        lease_s = self._submit_lease_s(job.model_id)
+        if lease_s > self.policy.submit_lease_s and not request.endpoint.synchronous:
+            self._jobs.extend_submit_lease(job.id, lease_s)
         try:
             if request.endpoint.synchronous:
                 return self.finish(job, self._kie().run_sync(request))
@@ -297,7 +301,7 @@ class JobService:
                     with attempt:
                         moved = self._record_task(job.id, task_id, eta_s)
             except Exception as error:
-                raise TaskNotRecorded(task_id) from error
+                raise TaskNotRecorded(task_id, lease_s) from error
         if moved is None:
             return self.get(job.id)
         self._announce_generating(moved)
@@ -315,6 +319,16 @@ class JobService:
             )
         except Exception as error:
             log.warning("no progress line for job %s: %s", job.id, error)
+
+    def _submit_lease_s(self, model_id: str) -> int:
+        """How long a submit attempt holds its job: longer than any submit_job run, and
+        until the model's callback is due. An attempt that could not record KIE's task
+        keeps its lease, and then only the callback can tell us the task: a retry before
+        it is due would pay KIE for a second one."""
+        from shared.registry import get_model
+
+        due_s = get_model(model_id).eta_s + self.policy.late_grace_s
+        return max(self.policy.submit_lease_s, due_s)
 
     def _first_poll_s(self, model_id: str) -> int:
         """When the sweeper first asks KIE about a submitted job. Both callers have found

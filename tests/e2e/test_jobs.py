@@ -356,6 +356,51 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
+def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_due(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seedance takes about three minutes, so its callback is due after four: past the
+    three minutes that cover a submit_job run. A retry in between must still wait, or it
+    pays KIE for a second task."""
+    stack.set_sim(delay_s=3.0)  # the callback comes after the steps below, even on a busy CI
+    entry = FAMILIES["market"]
+    due_s = entry.eta_s + 60
+    assert due_s > JobPolicy(callback_secret="", callback_base_url="").submit_lease_s
+    user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
+    job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
+    jobs = stack.service._jobs
+    real_transition = jobs.transition
+
+    def failing(job_id: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
+        if job_id == job.id and event == "submit":
+            raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
+        return real_transition(job_id, event, *args, **kwargs)
+
+    stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
+    try:
+        job = stack.service.confirm(job.id)
+        monkeypatch.setattr(jobs, "transition", failing)
+        with pytest.raises(InProgress) as kept:
+            stack.service.submit(job.id)
+        monkeypatch.setattr(jobs, "transition", real_transition)
+        assert kept.value.retry_after_s == due_s
+        # Three minutes and a second on, the queue's retry arrives; the callback has not.
+        stack.db.run(
+            "UPDATE jobs SET submit_lease_until = submit_lease_until - interval '181 seconds' "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job.id,
+        )
+        with pytest.raises(InProgress):
+            stack.service.submit(job.id)
+    finally:
+        stack.service._queue = stack.queue
+    done = stack.wait_final(job.id)
+    assert done.state in SUCCESS
+    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
+    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+    assert entries_for(stack, job.id) == ["hold", "capture"]
+
+
 def test_a_brief_database_failure_after_kie_took_the_task_is_ridden_out(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
