@@ -16,7 +16,9 @@ import threading
 from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-# Linux's default range; macOS' (49152-65535) lies above it, so the ports below stay safe.
+# Linux's default range, for a system without /proc. macOS' default (49152-65535) lies
+# above it, so the ports below stay safe there; FreeBSD's (10000-65535) does not, and there
+# the probe alone guards, as it did before.
 DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
 # Ports people run their own services on (8080, 5432, 6379, ...) lie below this.
 LOWEST_PORT = 10_000
@@ -60,25 +62,29 @@ def free_port(block: int = 1) -> int:
     if block < 1:
         raise ValueError("block must be at least 1")
     low, _ = ephemeral_range()
-    candidates = low - block - LOWEST_PORT
-    if candidates < MIN_CANDIDATES:
-        return _kernel_chosen(block)
+    candidates = low - block - LOWEST_PORT + 1  # the last block ends just below `low`
+    kernel_chooses = candidates < MIN_CANDIDATES
     for _ in range(ATTEMPTS):
-        base = LOWEST_PORT + secrets.randbelow(candidates)
-        block_ports = set(range(base, base + block))
-        with _handing_out:
-            if block_ports & _handed_out or not all(map(bindable, block_ports)):
-                continue
-            _handed_out.update(block_ports)
-        return base
-    raise RuntimeError(f"no {block} free port(s) in a row below {low} after {ATTEMPTS} tries")
-
-
-def _kernel_chosen(block: int) -> int:
-    for _ in range(ATTEMPTS):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + block - 1 <= 65535 and all(bindable(base + i) for i in range(block)):
+        base = _kernel_chosen() if kernel_chooses else LOWEST_PORT + secrets.randbelow(candidates)
+        if _take(base, block):
             return base
-    raise RuntimeError(f"no {block} free port(s) in a row")
+    raise RuntimeError(f"no {block} free port(s) in a row after {ATTEMPTS} tries")
+
+
+def _take(base: int, block: int) -> bool:
+    """Hand out `base` .. `base + block - 1` if each is free and not handed out already."""
+    ports = set(range(base, base + block))
+    if base + block - 1 > 65535:
+        return False
+    with _handing_out:
+        if ports & _handed_out or not all(map(bindable, ports)):
+            return False
+        _handed_out.update(ports)
+    return True
+
+
+def _kernel_chosen() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

@@ -169,6 +169,16 @@ class JobRepository:
             lease_s=float(lease_s),
         )
 
+    def submit_lease_left_s(self, job_id: str) -> float:
+        """Seconds until the job's submit lease ends; 0 when it has ended or was never taken."""
+        rows = self._db.run(
+            "SELECT extract(epoch FROM submit_lease_until - now()) FROM jobs "
+            "WHERE id = CAST(:id AS uuid)",
+            id=job_id,
+        )
+        left = rows[0][0] if rows else None
+        return max(0.0, float(left)) if left is not None else 0.0
+
     def release_submit_lease(self, job_id: str) -> None:
         """The attempt is over without a task: the next one may go at once. The lease ends
         now rather than vanishing: its end is when the job was last tried (the sweeper

@@ -225,8 +225,11 @@ class JobService:
         if job is None:
             current = self.get(job_id)  # raises JobNotFound for an unknown id
             if current.state in (JobState.HELD, JobState.QUEUED):
-                # Another attempt is talking to KIE: two would create two paid tasks.
-                raise InProgress("another attempt is submitting this job", 30.0)
+                # Another attempt is talking to KIE: two would create two paid tasks. Come
+                # back when its lease ends: by then it has recorded its task, or given the
+                # job back to its own retry, or died, and this retry goes ahead.
+                left_s = self._jobs.submit_lease_left_s(job_id)
+                raise InProgress("another attempt is submitting this job", max(1.0, left_s))
             return current  # already submitted or finished: a duplicate task
         try:
             return self._submit_leased(job)

@@ -63,7 +63,9 @@ def run_sandbox(
             running.output.append(line)
             lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
+    failed = False
     try:
         deadline = time.monotonic() + READY_WITHIN_S
         while time.monotonic() < deadline:
@@ -72,21 +74,28 @@ def run_sandbox(
                 if lines.get(timeout=1).startswith("ready in "):
                     break
             except queue.Empty:
-                assert process.poll() is None, "the sandbox exited: " + "".join(running.output)
+                if process.poll() is not None:
+                    pumping.join(timeout=5)  # its last lines say why
+                    output = "".join(running.output)
+                    raise AssertionError("the sandbox exited: " + output) from None
         else:
             raise AssertionError(f"the sandbox was not ready within {READY_WITHIN_S} s")
-        yield running
-    except BaseException:
-        # What the sandbox printed is what tells a crash, a port taken or a slow start apart;
-        # pytest shows it under the failed test's captured output.
-        died = process.poll()
-        print(f"--- the sandbox's output (exit code {died}, None while running) ---")
-        print("".join(running.output))
-        raise
+        try:
+            yield running
+        except BaseException:
+            failed = True
+            raise
     finally:
-        if process.poll() is None:
+        exit_code = process.poll()
+        if exit_code is None:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
+        if failed:
+            # What the sandbox printed tells a crash, a port taken or a slow start apart;
+            # pytest shows it under the failed test's captured output.
+            pumping.join(timeout=5)
+            print(f"--- the sandbox's output (it had exited with {exit_code}, None: running) ---")
+            print("".join(running.output))
 
 
 def processes_of(local_dir: Path) -> list[int]:

@@ -326,7 +326,7 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     connection): the lease stays, so the queue's retry waits instead of creating a second
     paid task, and the callback, which names the job, records the task and finishes it."""
     stack.set_sim(delay_s=2.0)  # the callback comes after both attempts below, even on a busy CI
-    entry = FAMILIES["market"]
+    entry = FAMILIES["flux_kontext"]  # quicker than 2 minutes: the lease is the 3 of a run
     user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
     job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
     jobs = stack.service._jobs
@@ -341,8 +341,9 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     try:
         job = stack.service.confirm(job.id)
         monkeypatch.setattr(jobs, "transition", failing)
-        with pytest.raises(InProgress):
+        with pytest.raises(InProgress) as kept:
             stack.service.submit(job.id)
+        assert kept.value.retry_after_s == 180
         monkeypatch.setattr(jobs, "transition", real_transition)
         with pytest.raises(InProgress):
             stack.service.submit(job.id)  # the queue's retry, before the callback
@@ -362,7 +363,7 @@ def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_
     """Seedance takes about three minutes, so its callback is due after four: past the
     three minutes that cover a submit_job run. A retry in between must still wait, or it
     pays KIE for a second task."""
-    stack.set_sim(delay_s=3.0)  # the callback comes after the steps below, even on a busy CI
+    stack.set_sim(delay_s=5.0)  # the callback comes after the steps below, even on a busy CI
     entry = FAMILIES["market"]
     due_s = entry.eta_s + 60
     assert due_s > JobPolicy(callback_secret="", callback_base_url="").submit_lease_s
@@ -376,6 +377,15 @@ def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_
             raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
         return real_transition(job_id, event, *args, **kwargs)
 
+    leases_when_kie_was_called: list[float] = []
+    real_create = stack.kie.create_task
+
+    def create_task(request: Any) -> str:
+        # A process killed inside this call keeps whatever lease it had taken by now.
+        leases_when_kie_was_called.append(jobs.submit_lease_left_s(job.id))
+        return real_create(request)
+
+    monkeypatch.setattr(stack.kie, "create_task", create_task)
     stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
     try:
         job = stack.service.confirm(job.id)
@@ -384,6 +394,8 @@ def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_
             stack.service.submit(job.id)
         monkeypatch.setattr(jobs, "transition", real_transition)
         assert kept.value.retry_after_s == due_s
+        assert len(leases_when_kie_was_called) == 1
+        assert due_s - 5 < leases_when_kie_was_called[0] <= due_s
         # Three minutes and a second on, the queue's retry arrives; the callback has not.
         stack.db.run(
             "UPDATE jobs SET submit_lease_until = submit_lease_until - interval '181 seconds' "
@@ -818,10 +830,13 @@ def test_two_deliveries_of_one_submit_task_create_one_kie_task(stack: Stack) -> 
         service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref()).id
     )
 
+    waits: list[float | None] = []
+
     def submit() -> str:
         try:
             return service.submit(job.id).state.value
         except RetryLater as later:
+            waits.append(later.retry_after_s)
             return f"retry later: {later}"
 
     with ThreadPoolExecutor(2) as pool:
@@ -829,6 +844,10 @@ def test_two_deliveries_of_one_submit_task_create_one_kie_task(stack: Stack) -> 
     slow.close()
     assert len(slow.created) == 1
     assert outcomes[0] == "retry later: another attempt is submitting this job"
+    # Told to come back when the first attempt's lease ends (3 minutes, or this slow
+    # model's 4 if the first had lengthened it already), not to poll it.
+    assert len(waits) == 1 and waits[0] is not None
+    assert 170 < waits[0] <= entry.eta_s + 60
     assert outcomes[1] == "submitted"
     # The retry comes back after the first attempt recorded the task: nothing more to do.
     assert service.submit(job.id).state is not JobState.QUEUED

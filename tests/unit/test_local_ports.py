@@ -102,3 +102,16 @@ def test_a_port_is_handed_out_once_even_before_anyone_binds_it(
     # pick on `first` and the block overlapping `second` are both skipped.
     third = free_port(block=2)
     assert third == second + 5
+
+
+def test_the_last_block_ends_just_below_the_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block_base = free_port(block=4)
+    monkeypatch.setattr(local_ports, "_handed_out", set())  # chosen here only to be free
+    source = tmp_path / "ip_local_port_range"
+    source.write_text(f"{block_base + 4} 60999\n")
+    monkeypatch.setattr(local_ports, "EPHEMERAL_RANGE_FILE", source)
+    monkeypatch.setattr(local_ports, "MIN_CANDIDATES", 1)  # however few lie below it
+    monkeypatch.setattr(secrets, "randbelow", lambda n: n - 1)  # the highest candidate
+    assert free_port(block=4) == block_base
