@@ -319,6 +319,28 @@ def test_a_crash_between_kie_accepting_and_recording_does_not_charge_twice(stack
     assert orphan  # KIE did run twice: that cost is ours, never the user's
 
 
+def submit_while_recording_fails(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, job_id: str
+) -> InProgress:
+    """One submit attempt whose recording of KIE's task fails as a statement timeout would
+    (the other jobs of the shared stack move as usual); what it answers the queue."""
+    jobs = stack.service._jobs
+    real_transition = jobs.transition
+
+    def failing(moving: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
+        if moving == job_id and event == "submit":
+            raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
+        return real_transition(moving, event, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "transition", failing)
+    try:
+        with pytest.raises(InProgress) as kept:
+            stack.service.submit(job_id)
+    finally:
+        monkeypatch.setattr(jobs, "transition", real_transition)
+    return kept.value
+
+
 def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -329,22 +351,10 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     entry = FAMILIES["flux_kontext"]  # quicker than 2 minutes: the lease is the 3 of a run
     user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
     job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
-    jobs = stack.service._jobs
-    real_transition = jobs.transition
-
-    def failing(job_id: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
-        if job_id == job.id and event == "submit":
-            raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
-        return real_transition(job_id, event, *args, **kwargs)
-
     stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
     try:
         job = stack.service.confirm(job.id)
-        monkeypatch.setattr(jobs, "transition", failing)
-        with pytest.raises(InProgress) as kept:
-            stack.service.submit(job.id)
-        assert kept.value.retry_after_s == 180
-        monkeypatch.setattr(jobs, "transition", real_transition)
+        assert submit_while_recording_fails(stack, monkeypatch, job.id).retry_after_s == 180
         with pytest.raises(InProgress):
             stack.service.submit(job.id)  # the queue's retry, before the callback
     finally:
@@ -369,31 +379,20 @@ def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_
     assert due_s > JobPolicy(callback_secret="", callback_base_url="").submit_lease_s
     user_id, _ = stack.new_wallet(new_telegram_id(), FUNDS)
     job = stack.service.create(user_id, entry.id, sample_inputs(entry), client_ref=new_ref())
-    jobs = stack.service._jobs
-    real_transition = jobs.transition
-
-    def failing(job_id: str, event: str, *args: Any, **kwargs: Any) -> Job | None:
-        if job_id == job.id and event == "submit":
-            raise DatabaseError({"C": "57014", "M": "canceling statement due to statement timeout"})
-        return real_transition(job_id, event, *args, **kwargs)
 
     leases_when_kie_was_called: list[float] = []
     real_create = stack.kie.create_task
 
     def create_task(request: Any) -> str:
         # A process killed inside this call keeps whatever lease it had taken by now.
-        leases_when_kie_was_called.append(jobs.submit_lease_left_s(job.id))
+        leases_when_kie_was_called.append(stack.service._jobs.submit_lease_left_s(job.id))
         return real_create(request)
 
     monkeypatch.setattr(stack.kie, "create_task", create_task)
     stack.service._queue = _RecordingQueue()  # submitted here, in-process, not by the function
     try:
         job = stack.service.confirm(job.id)
-        monkeypatch.setattr(jobs, "transition", failing)
-        with pytest.raises(InProgress) as kept:
-            stack.service.submit(job.id)
-        monkeypatch.setattr(jobs, "transition", real_transition)
-        assert kept.value.retry_after_s == due_s
+        assert submit_while_recording_fails(stack, monkeypatch, job.id).retry_after_s == due_s
         assert len(leases_when_kie_was_called) == 1
         assert due_s - 5 < leases_when_kie_was_called[0] <= due_s
         # Three minutes and a second on, the queue's retry arrives; the callback has not.
