@@ -319,6 +319,12 @@ def test_a_crash_between_kie_accepting_and_recording_does_not_charge_twice(stack
     assert orphan  # KIE did run twice: that cost is ours, never the user's
 
 
+def kie_tasks_for(stack: Stack, job_id: str) -> list[str]:
+    """The ids of the tasks the simulator took for this job (their callback URL names it)."""
+    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
+    return [t["taskId"] for t in tasks if job_id in (t["callBackUrl"] or "")]
+
+
 def submit_while_recording_fails(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, job_id: str
 ) -> InProgress:
@@ -362,8 +368,7 @@ def test_a_task_kie_took_but_the_database_did_not_record_is_not_sent_again(
     done = stack.wait_final(job.id)
     assert done.state in SUCCESS
     assert stack.service.submit(job.id).state is done.state  # a late retry does nothing
-    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
-    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+    assert kie_tasks_for(stack, job.id) == [done.kie_task_id]
     assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
@@ -407,8 +412,7 @@ def test_a_slow_models_unrecorded_task_holds_retries_back_until_its_callback_is_
         stack.service._queue = stack.queue
     done = stack.wait_final(job.id)
     assert done.state in SUCCESS
-    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
-    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+    assert kie_tasks_for(stack, job.id) == [done.kie_task_id]
     assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
@@ -439,8 +443,7 @@ def test_a_brief_database_failure_after_kie_took_the_task_is_ridden_out(
     assert submitted.kie_task_id is not None  # recorded on the second try, in-process
     done = stack.wait_final(job.id)
     assert done.state in SUCCESS
-    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
-    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [done.kie_task_id]
+    assert kie_tasks_for(stack, job.id) == [done.kie_task_id]
 
 
 def test_an_early_progress_callback_records_the_task_so_a_retry_does_not_send_it_again(
@@ -469,8 +472,7 @@ def test_an_early_progress_callback_records_the_task_so_a_retry_does_not_send_it
     assert ("deliver_result", f"progress-{job.id}") in recorded.tasks
     done = stack.wait_final(job.id)
     assert done.state in SUCCESS
-    tasks = httpx.get(f"{stack.sim_url}/_sim/tasks", timeout=10).json()["tasks"]
-    assert [t["taskId"] for t in tasks if job.id in (t["callBackUrl"] or "")] == [task_id]
+    assert kie_tasks_for(stack, job.id) == [task_id]
     assert entries_for(stack, job.id) == ["hold", "capture"]
 
 
